@@ -1,0 +1,377 @@
+/*
+ * deck.c -- building and reading a plan's deck block (see deck.h).
+ *
+ * The builder keeps the rows in one array, sorts them by (prefix, period,
+ * eff_from) at finish, and turns each run of one prefix into a group whose
+ * index is the trie value. Overlapping effective ranges of one prefix and
+ * period are refused: two rates in force at once would make rating depend
+ * on row order.
+ *
+ * NOTES
+ * - The check word of an entry mixes the deck version in, so an entry read
+ *   from a reclaimed and reused block (a newer version) fails verification
+ *   just like one read from poisoned memory.
+ * - Lookups read the group's rows linearly: a prefix has a handful of rows
+ *   (periods times future-dated changes), far fewer than a cache line's
+ *   worth of binary search would save.
+ */
+#include "shm/deck.h"
+#include "shm/trie.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct deck_brow {
+    char          prefix[DECK_MAX_PREFIX + 1];
+    uint8_t       len;
+    uint16_t      period;
+    uint32_t      zone;
+    int64_t       rate_id, eff_from, eff_to;
+    rate_tariff_t tariff;
+} deck_brow_t;
+
+struct deck_builder {
+    int64_t        plan_id;
+    uint64_t       version;
+    deck_zone_t   *zones;
+    uint32_t       nzones, capzones;
+    int            zones_sorted;
+    deck_brow_t   *rows;
+    size_t         nrows, caprows;
+    uint32_t       ngroups;
+    deck_group_t  *groups;         /* built at finish */
+    trie_builder_t *trie;
+    size_t         size;           /* final block size, 0 until finish */
+};
+
+static uint64_t deck_mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 29);
+}
+
+static uint64_t deck_entry_sum(uint64_t version, const deck_entry_t *e)
+{
+    uint64_t h = deck_mix(0x41504f4c4f, version);
+    h = deck_mix(h, (uint64_t)e->eff_from);
+    h = deck_mix(h, (uint64_t)e->eff_to);
+    h = deck_mix(h, (uint64_t)e->rate_id);
+    h = deck_mix(h, (uint64_t)e->tariff.per_minute);
+    h = deck_mix(h, (uint64_t)e->tariff.connect_fee);
+    h = deck_mix(h, (uint64_t)e->tariff.first_inc << 32 | e->tariff.next_inc);
+    h = deck_mix(h, (uint64_t)e->tariff.min_sec << 32 | e->tariff.grace_sec);
+    return deck_mix(h, (uint64_t)e->zone << 16 | e->period);
+}
+
+deck_builder_t *deck_builder_new(int64_t plan_id, uint64_t version)
+{
+    deck_builder_t *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    b->plan_id = plan_id;
+    b->version = version;
+    b->trie = trie_builder_new();
+    if (b->trie == NULL) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void deck_builder_free(deck_builder_t *b)
+{
+    if (b == NULL)
+        return;
+    trie_builder_free(b->trie);
+    free(b->zones);
+    free(b->rows);
+    free(b->groups);
+    free(b);
+}
+
+static int deck_zone_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const deck_zone_t *)a)->id, y = ((const deck_zone_t *)b)->id;
+    return (x > y) - (x < y);
+}
+
+int deck_builder_zone(deck_builder_t *b, int64_t id, const char *name,
+                      int32_t min_auth_level)
+{
+    if (b->size != 0 || name == NULL)
+        return DECK_EINVAL;
+    if (b->nzones == b->capzones) {
+        uint32_t cap = b->capzones ? b->capzones * 2 : 64;
+        deck_zone_t *z = realloc(b->zones, cap * sizeof *z);
+        if (z == NULL)
+            return DECK_ENOMEM;
+        b->zones = z;
+        b->capzones = cap;
+    }
+    deck_zone_t *z = &b->zones[b->nzones++];
+    memset(z, 0, sizeof *z);
+    z->id = id;
+    z->min_auth_level = min_auth_level;
+    strncpy(z->name, name, DECK_ZONE_NAME);
+    b->zones_sorted = 0;
+    return DECK_OK;
+}
+
+static int deck_zone_index(deck_builder_t *b, int64_t id, uint32_t *idx)
+{
+    if (!b->zones_sorted) {
+        qsort(b->zones, b->nzones, sizeof *b->zones, deck_zone_cmp);
+        for (uint32_t i = 1; i < b->nzones; i++)
+            if (b->zones[i].id == b->zones[i - 1].id)
+                return DECK_EINVAL;
+        b->zones_sorted = 1;
+    }
+    deck_zone_t key = { .id = id };
+    deck_zone_t *z = bsearch(&key, b->zones, b->nzones, sizeof key,
+                             deck_zone_cmp);
+    if (z == NULL)
+        return DECK_EINVAL;
+    *idx = (uint32_t)(z - b->zones);
+    return DECK_OK;
+}
+
+static int deck_prefix_ok(const char *p, size_t *len)
+{
+    size_t n = 0;
+    for (; p[n] != '\0'; n++)
+        if (p[n] < '0' || p[n] > '9' || n >= DECK_MAX_PREFIX)
+            return 0;
+    *len = n;
+    return n > 0;
+}
+
+int deck_builder_row(deck_builder_t *b, const deck_row_t *row)
+{
+    size_t len;
+    uint32_t zone;
+
+    if (b->size != 0 || row->prefix == NULL || !deck_prefix_ok(row->prefix, &len)
+        || rate_tariff_check(&row->tariff) != RATE_OK
+        || row->eff_from >= row->eff_to
+        || deck_zone_index(b, row->zone_id, &zone) != DECK_OK)
+        return DECK_EINVAL;
+    if (b->nrows == b->caprows) {
+        size_t cap = b->caprows ? b->caprows * 2 : 1024;
+        deck_brow_t *r = realloc(b->rows, cap * sizeof *r);
+        if (r == NULL)
+            return DECK_ENOMEM;
+        b->rows = r;
+        b->caprows = cap;
+    }
+    deck_brow_t *r = &b->rows[b->nrows++];
+    memset(r, 0, sizeof *r);
+    memcpy(r->prefix, row->prefix, len);
+    r->len = (uint8_t)len;
+    r->period = row->period;
+    r->zone = zone;
+    r->rate_id = row->rate_id;
+    r->eff_from = row->eff_from;
+    r->eff_to = row->eff_to;
+    r->tariff = row->tariff;
+    return DECK_OK;
+}
+
+static int deck_brow_cmp(const void *a, const void *b)
+{
+    const deck_brow_t *x = a, *y = b;
+    int c = strcmp(x->prefix, y->prefix);
+    if (c != 0)
+        return c;
+    if (x->period != y->period)
+        return x->period < y->period ? -1 : 1;
+    return (x->eff_from > y->eff_from) - (x->eff_from < y->eff_from);
+}
+
+/* Counts the groups and checks the rows of each: no overlap in a period,
+ * no more periods than a match can carry. */
+static int deck_scan_groups(deck_builder_t *b)
+{
+    uint32_t nper = 0;
+    b->ngroups = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        const deck_brow_t *r = &b->rows[i], *p = i ? &b->rows[i - 1] : NULL;
+        int same_prefix = p != NULL && strcmp(p->prefix, r->prefix) == 0;
+        if (!same_prefix) {
+            b->ngroups++;
+            nper = 1;
+        } else if (p->period != r->period) {
+            if (++nper > DECK_MAX_PERIODS)
+                return DECK_EINVAL;
+        } else if (p->eff_to > r->eff_from) {
+            return DECK_EOVERLAP;
+        }
+    }
+    return DECK_OK;
+}
+
+static int deck_build_groups(deck_builder_t *b)
+{
+    b->groups = calloc(b->ngroups ? b->ngroups : 1, sizeof *b->groups);
+    if (b->groups == NULL)
+        return DECK_ENOMEM;
+    uint32_t g = UINT32_MAX;
+    for (size_t i = 0; i < b->nrows; i++) {
+        const deck_brow_t *r = &b->rows[i];
+        if (g == UINT32_MAX || strcmp(b->groups[g].prefix, r->prefix) != 0) {
+            g = g == UINT32_MAX ? 0 : g + 1;
+            b->groups[g].first = (uint32_t)i;
+            b->groups[g].len = r->len;
+            memcpy(b->groups[g].prefix, r->prefix, r->len);
+            int rc = trie_builder_add(b->trie, r->prefix, r->len, g);
+            if (rc != TRIE_OK)
+                return rc == TRIE_ENOMEM ? DECK_ENOMEM : DECK_EINVAL;
+        }
+        b->groups[g].n++;
+    }
+    uint32_t *parent = malloc((b->ngroups ? b->ngroups : 1) * sizeof *parent);
+    if (parent == NULL)
+        return DECK_ENOMEM;
+    int rc = trie_builder_parents(b->trie, parent, b->ngroups);
+    for (uint32_t i = 0; rc == TRIE_OK && i < b->ngroups; i++)
+        b->groups[i].parent = parent[i];
+    free(parent);
+    return rc == TRIE_OK ? DECK_OK : DECK_EINVAL;
+}
+
+static size_t deck_layout(const deck_builder_t *b, deck_hdr_t *h)
+{
+    size_t off = (sizeof(deck_hdr_t) + 63) & ~(size_t)63;
+    h->zones_off = off;
+    off += ((size_t)b->nzones * sizeof(deck_zone_t) + 63) & ~(size_t)63;
+    h->groups_off = off;
+    off += ((size_t)b->ngroups * sizeof(deck_group_t) + 63) & ~(size_t)63;
+    h->entries_off = off;
+    off += (b->nrows * sizeof(deck_entry_t) + 63) & ~(size_t)63;
+    h->trie_off = off;
+    return off + trie_builder_image_size(b->trie);
+}
+
+int deck_builder_finish(deck_builder_t *b)
+{
+    deck_hdr_t h;
+    uint32_t z;
+    int rc;
+
+    if (b->size != 0 || b->nrows > UINT32_MAX)
+        return DECK_EINVAL;
+    if (b->nzones > 0 && (rc = deck_zone_index(b, b->zones[0].id, &z)))
+        return rc;                     /* sorts, refuses duplicate zone ids */
+    qsort(b->rows, b->nrows, sizeof *b->rows, deck_brow_cmp);
+    if ((rc = deck_scan_groups(b)) != DECK_OK
+        || (rc = deck_build_groups(b)) != DECK_OK)
+        return rc;
+    memset(&h, 0, sizeof h);
+    b->size = deck_layout(b, &h);
+    return DECK_OK;
+}
+
+size_t deck_builder_size(const deck_builder_t *b)
+{
+    return b->size;
+}
+
+int deck_builder_emit(const deck_builder_t *b, void *dst, size_t size)
+{
+    deck_hdr_t *h = dst;
+    if (b->size == 0 || size < b->size || ((uintptr_t)dst & 63) != 0)
+        return DECK_EINVAL;
+    memset(h, 0, sizeof *h);
+    deck_layout(b, h);
+    h->magic = DECK_MAGIC;
+    h->size = b->size;
+    h->plan_id = b->plan_id;
+    h->version = b->version;
+    h->ngroups = b->ngroups;
+    h->nentries = (uint32_t)b->nrows;
+    h->nzones = b->nzones;
+    memcpy((uint8_t *)dst + h->zones_off, b->zones,
+           b->nzones * sizeof *b->zones);
+    memcpy((uint8_t *)dst + h->groups_off, b->groups,
+           b->ngroups * sizeof *b->groups);
+    deck_entry_t *e = (deck_entry_t *)((uint8_t *)dst + h->entries_off);
+    for (size_t i = 0; i < b->nrows; i++) {
+        const deck_brow_t *r = &b->rows[i];
+        memset(&e[i], 0, sizeof e[i]);
+        e[i].eff_from = r->eff_from;
+        e[i].eff_to = r->eff_to;
+        e[i].rate_id = r->rate_id;
+        e[i].tariff = r->tariff;
+        e[i].zone = r->zone;
+        e[i].period = r->period;
+        e[i].check = deck_entry_sum(b->version, &e[i]);
+    }
+    return trie_builder_emit(b->trie, (uint8_t *)dst + h->trie_off,
+                             b->size - h->trie_off) == TRIE_OK
+               ? DECK_OK : DECK_EINVAL;
+}
+
+/* Collects the rows of group g in force at `at`, one per period. */
+static uint32_t deck_in_force(const deck_hdr_t *d, const deck_group_t *g,
+                              int64_t at, deck_match_t *m)
+{
+    const deck_entry_t *e = deck_entries(d) + g->first;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->n && n < DECK_MAX_PERIODS; i++)
+        if (e[i].eff_from <= at && at < e[i].eff_to)
+            m->rows[n++] = &e[i];
+    return n;
+}
+
+int deck_lookup(const deck_hdr_t *d, const char *digits, size_t len,
+                int64_t at, deck_match_t *m)
+{
+    const deck_group_t *groups = deck_groups(d);
+    uint32_t g = trie_lookup((const uint8_t *)d + d->trie_off, digits, len,
+                             NULL);
+    m->deck = d;
+    m->nrows = 0;
+    while (g != TRIE_NONE) {
+        m->nrows = deck_in_force(d, &groups[g], at, m);
+        if (m->nrows > 0) {
+            m->group = &groups[g];
+            m->zone = &deck_zones(d)[m->rows[0]->zone];
+            return DECK_OK;
+        }
+        g = groups[g].parent;
+    }
+    m->group = NULL;
+    m->zone = NULL;
+    return DECK_ENOMATCH;
+}
+
+int deck_entry_verify(const deck_hdr_t *d, const deck_entry_t *e)
+{
+    return e->check == deck_entry_sum(d->version, e);
+}
+
+int deck_check(const deck_hdr_t *d, size_t size)
+{
+    if (size < sizeof *d || d->magic != DECK_MAGIC || d->size > size
+        || d->zones_off > d->size || d->groups_off > d->size
+        || d->entries_off > d->size || d->trie_off > d->size
+        || (d->size - d->zones_off) / sizeof(deck_zone_t) < d->nzones
+        || (d->size - d->groups_off) / sizeof(deck_group_t) < d->ngroups
+        || (d->size - d->entries_off) / sizeof(deck_entry_t) < d->nentries)
+        return DECK_ECORRUPT;
+    const deck_group_t *g = deck_groups(d);
+    for (uint32_t i = 0; i < d->ngroups; i++)
+        if (g[i].first > d->nentries || g[i].n > d->nentries - g[i].first
+            || (g[i].parent != TRIE_NONE && g[i].parent >= d->ngroups))
+            return DECK_ECORRUPT;
+    const deck_entry_t *e = deck_entries(d);
+    for (uint32_t i = 0; i < d->nentries; i++)
+        if (e[i].zone >= d->nzones || !deck_entry_verify(d, &e[i]))
+            return DECK_ECORRUPT;
+    if (trie_image_check((const uint8_t *)d + d->trie_off,
+                         d->size - d->trie_off) != TRIE_OK
+        || trie_image_count((const uint8_t *)d + d->trie_off) != d->ngroups)
+        return DECK_ECORRUPT;
+    return DECK_OK;
+}
