@@ -236,7 +236,8 @@ static int migrate_create_table(PGconn *conn)
         "  applied_at timestamptz NOT NULL DEFAULT now());"
         "COMMIT;";
     if (db_exec_script(conn, "create schema_migrations", sql) != DB_OK) {
-        PQclear(PQexec(conn, "ROLLBACK"));
+        if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+            PQclear(PQexec(conn, "ROLLBACK"));
         return MIGRATE_ERROR;
     }
     return MIGRATE_OK;

@@ -13,7 +13,8 @@
  * several processes at once: the whole run holds the session advisory lock
  * (1097887596, 1); a second runner waits, then finds everything applied.
  *
- * Refusals (nothing is applied, the database is left as it was):
+ * Refusals (ECHANGED and EMISSING apply nothing, the database is left
+ * as it was):
  *   MIGRATE_ECHANGED  a recorded version's file no longer has the recorded
  *                     checksum (applied migrations are immutable: add a new
  *                     one instead of editing an old one)
@@ -23,7 +24,11 @@
  *   MIGRATE_ERROR     the folder cannot be read, two files share a version,
  *                     or PostgreSQL failed (connection, a statement of a
  *                     migration: that migration is rolled back, those before
- *                     it stay applied)
+ *                     it stay applied; a file that commits by itself is
+ *                     refused and not recorded, but what followed its
+ *                     COMMIT cannot be undone)
+ * A runner waits as long as another holds the lock (no timeout: set
+ * lock_timeout on the connection to bound it).
  * Every failure is logged once (shm/log.h, mod=migrate or mod=db) with the
  * file and the cause; each applied file is logged at level info.
  */

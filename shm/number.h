@@ -97,7 +97,9 @@ int number_rules_check(const number_rule_t *rules, uint32_t nrules,
                        number_rule_error_t *err);
 
 /* Writes the text form ("00=>,0=>54") of rules, NUL-terminated, into buf of
- * cap bytes; returns the length, or NUMBER_ETOOLONG if it does not fit. */
+ * cap bytes; returns the length, or NUMBER_ETOOLONG if it does not fit
+ * (buf then holds a truncated prefix), NUMBER_ERULE for a stored length
+ * over NUMBER_RULE_MAX, NUMBER_EINVAL for NULL or cap 0. */
 int number_rules_format(const number_rule_t *rules, uint32_t nrules,
                         char *buf, size_t cap);
 

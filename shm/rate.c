@@ -172,7 +172,8 @@ static int rate_search(rate_cost_fn cost, const void *ctx, money_t available,
     for (;;) {
         if (probe >= cap)
             probe = cap;
-        if ((rc = rate_affordable(cost, ctx, probe, available, &yes)) != 0)
+        rc = rate_affordable(cost, ctx, probe, available, &yes);
+        if (rc != RATE_OK)
             return rc;
         if (!yes)
             break;
@@ -186,7 +187,8 @@ static int rate_search(rate_cost_fn cost, const void *ctx, money_t available,
     hi = probe;                          /* unaffordable */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if ((rc = rate_affordable(cost, ctx, mid, available, &yes)) != 0)
+        rc = rate_affordable(cost, ctx, mid, available, &yes);
+        if (rc != RATE_OK)
             return rc;
         if (yes)
             lo = mid;
@@ -339,14 +341,12 @@ static int rate_lookup(const rate_schedule_t *s,
     return *out == NULL ? RATE_ENORATE : RATE_OK;
 }
 
-static int rate_view_args(const rate_schedule_t *s,
-                          const rate_period_tariff_t *pt, uint32_t n,
-                          money_round_t mode)
+/* The pointers a lookup follows (the full checks are for load time). */
+static int rate_view_valid(const rate_schedule_t *s,
+                           const rate_period_tariff_t *pt, uint32_t n)
 {
-    if (s == NULL || (s->windows == NULL && s->nwindows > 0) ||
-        (pt == NULL && n > 0) || !rate_mode_valid(mode))
-        return RATE_EINVAL;
-    return RATE_OK;
+    return s != NULL && (s->windows != NULL || s->nwindows == 0) &&
+           (pt != NULL || n == 0);
 }
 
 int rate_tariff_at(const rate_schedule_t *s, const rate_period_tariff_t *pt,
@@ -356,7 +356,7 @@ int rate_tariff_at(const rate_schedule_t *s, const rate_period_tariff_t *pt,
     tz_local_t loc;
     int rc;
 
-    if (rate_view_args(s, pt, n, MONEY_ROUND_UP) != RATE_OK || out == NULL)
+    if (!rate_view_valid(s, pt, n) || out == NULL)
         return RATE_EINVAL;
     rc = rate_lookup(s, pt, n, utc, &found, &loc);
     if (rc == RATE_OK)
@@ -430,7 +430,8 @@ static int rate_sum_span(const rate_at_ctx_t *c, uint32_t rounded,
     *sum = 0;
     while (t < end) {
         int64_t len;
-        if ((rc = rate_lookup(c->s, c->pt, c->n, t, &cur, &loc)) != 0)
+        rc = rate_lookup(c->s, c->pt, c->n, t, &cur, &loc);
+        if (rc != RATE_OK)
             return rc;
         if (cur->t.per_minute < 0)
             return RATE_EINVAL;          /* would break monotonicity */
@@ -496,7 +497,7 @@ static int rate_at_prepare(rate_at_ctx_t *c, const rate_schedule_t *s,
     tz_local_t loc;
     int rc;
 
-    if (rate_view_args(s, pt, n, mode) != RATE_OK)
+    if (!rate_view_valid(s, pt, n) || !rate_mode_valid(mode))
         return RATE_EINVAL;
     c->s = s;
     c->pt = pt;
@@ -520,7 +521,7 @@ int rate_cost_at(const rate_schedule_t *s, const rate_period_tariff_t *pt,
 
     if (trace != NULL)
         memset(trace, 0, sizeof *trace);
-    if (out == NULL || rate_view_args(s, pt, n, mode) != RATE_OK)
+    if (out == NULL || !rate_view_valid(s, pt, n) || !rate_mode_valid(mode))
         return RATE_EINVAL;
     if (billsec == 0) {
         *out = 0;                        /* unanswered: no lookup at all */

@@ -146,7 +146,8 @@ int trie_builder_add(trie_builder_t *b, const char *digits, size_t len,
     for (size_t i = 0; i < len; i++)
         if (digits[i] < '0' || digits[i] > '9')
             return TRIE_EINVAL;
-    if (b->nnodes > TRIE_MAX_NODES - len)
+    /* The image adds up to 10^TRIE_KMAX table nodes to the builder's. */
+    if (b->nnodes > TRIE_MAX_NODES - 1000000 - len)
         return TRIE_ERANGE;
     int rc = trie_builder_reserve(b, b->nnodes + (uint32_t)len);
     if (rc != TRIE_OK)

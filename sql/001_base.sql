@@ -5,10 +5,6 @@
 -- Conventions of every migration (see sql/README.md): money is BIGINT
 -- micro-units, times are timestamptz (UTC), digit strings use COLLATE "C".
 
--- btree_gist gives GiST the plain "=" operators, needed by the exclusion
--- constraint that forbids overlapping effective ranges in rates (002).
-CREATE EXTENSION IF NOT EXISTS btree_gist;
-
 -- Keeps updated_at true without trusting every writer to set it.
 CREATE FUNCTION apolo_set_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -95,7 +95,27 @@ static int write_file(const char *dir, const char *name, const char *text,
     return fclose(f);
 }
 
-/* Copies every regular file of src into dst. */
+/* Copies src/name to dst/name, bytes as they are. */
+static int copy_file(const char *src, const char *dst, const char *name)
+{
+    char in_path[4200], out_path[4200], buf[8192];
+    snprintf(in_path, sizeof in_path, "%s/%s", src, name);
+    snprintf(out_path, sizeof out_path, "%s/%s", dst, name);
+    FILE *in = fopen(in_path, "rb"), *out = fopen(out_path, "wb");
+    int rc = in && out ? 0 : -1;
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = fwrite(buf, 1, n, out) == n ? 0 : -1;
+    if (in != NULL && ferror(in))
+        rc = -1;
+    if (in != NULL)
+        fclose(in);
+    if (out != NULL && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Copies the files of src (not its dot files) into dst. */
 static int copy_dir(const char *src, const char *dst)
 {
     DIR *d = opendir(src);
@@ -103,19 +123,9 @@ static int copy_dir(const char *src, const char *dst)
     int rc = 0;
     if (d == NULL)
         return -1;
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        char path[4200], buf[65536];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", src, e->d_name);
-        FILE *in = fopen(path, "rb");
-        if (in == NULL)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, in);
-        buf[n] = '\0';
-        rc = ferror(in) || !feof(in) ? -1 : write_file(dst, e->d_name, buf, "w");
-        fclose(in);
-    }
+    while (rc == 0 && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            rc = copy_file(src, dst, e->d_name);
     closedir(d);
     return rc;
 }
@@ -174,7 +184,8 @@ static void test_tampered(PGconn *c, int nfiles)
     TEST_EQ_I64(scratch_copy(dir, sizeof dir), 0);
     TEST_EQ_I64(write_file(dir, "002_rating.sql", "\n-- edited\n", "a"), 0);
     TEST_EQ_I64(write_file(dir, "9000_new.sql",
-                           "CREATE TABLE t_should_not_exist (x int);", "w"), 0);
+                           "CREATE TABLE t_should_not_exist (x int);", "w"),
+                0);
     TEST_EQ_I64(migrate_apply(c, dir, &applied), MIGRATE_ECHANGED);
     TEST_EQ_I64(applied, 0);
     /* Refused before anything ran, also the pending file. */
@@ -245,7 +256,8 @@ static void test_new_migrations(PGconn *c, int nfiles)
     TEST_EQ_I64(applied, 0);
     TEST_EQ_I64(query_ll(c, "SELECT count(*) FROM schema_migrations "
                             "WHERE version = 9003 AND name = '9003_extra.sql' "
-                            "AND checksum = md5('CREATE TABLE t_extra (x int);')"),
+                            "AND checksum = "
+                            "md5('CREATE TABLE t_extra (x int);')"),
                 1);
 
     /* A pending version below an applied one (a merged late branch). */

@@ -108,11 +108,14 @@ static void test_format(void)
 
 static void test_round_trip(void)
 {
-    unsigned seed = (unsigned)time(NULL);
+    const char *env = getenv("APOLO_SEED");
+    unsigned seed = env ? (unsigned)strtoul(env, NULL, 10)
+                        : (unsigned)time(NULL);
     char b[MONEY_STRLEN];
     int i, bad = 0;
 
-    fprintf(stderr, "test_money: round trip seed %u\n", seed);
+    fprintf(stderr, "test_money: round trip seed %u (APOLO_SEED to replay)\n",
+            seed);
     srand(seed);
     for (i = 0; i < 100000; i++) {
         /* magnitudes from 1 micro-unit to the whole range */

@@ -417,6 +417,14 @@ static void test_peak_to_offpeak(void)
     TEST_EQ_I64(tr.rest_seconds, 0);
     check_seg(&tr, 0, 1, 90, 123457);
     check_seg(&tr, 1, 0, 216, 43211);
+    /* answered at 19:59:59, the last peak second: peak's 60/6 and fee
+     * apply; 1 s peak + 59 s offpeak = 123457 + 2549449 = 2672906;
+     * /60 = 44548.43 -> 44549, + 50000. One second later it is offpeak
+     * 1/1 without fee: 43211*10/60 = 7201.83 -> 7202. */
+    TEST_EQ_I64(cost_at(&s, pt, 2, ans + 89, 10, UP, &tr), 94549);
+    TEST_EQ_I64(tr.answer_period, 1);
+    TEST_EQ_I64(cost_at(&s, pt, 2, ans + 90, 10, UP, &tr), 7202);
+    TEST_EQ_I64(tr.answer_period, 0);
     /* short call inside peak: one segment, 60 s minimum block */
     TEST_EQ_I64(cost_at(&s, pt, 2, ans, 10, UP, &tr), 50000 + 123457);
     TEST_EQ_I64(tr.nsegments, 1);

@@ -20,6 +20,7 @@
 #include "tests/testhelp.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -117,6 +118,9 @@ static void reader(int me)
 {
     qsbr_reader_t qr;
     uint64_t x = 88172645463325252ULL + (uint64_t)me, last = 0, seen = 0;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);      /* never outlive a failed test */
+    if (getppid() == 1)
+        _exit(4);
     if (qsbr_register(region_area(&region, REGION_AREA_QSBR), &qr) != QSBR_OK)
         _exit(3);
     qsbr_online(&qr);

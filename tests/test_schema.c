@@ -78,7 +78,8 @@ static const char *rate(const char *prefix, const char *rpm, const char *fi,
 static void setup(void)
 {
     TEST_EQ_STR(RUN("INSERT INTO rate_plans (id, name, currency, time_zone) "
-                    "VALUES (1, 'test', 'USD', 'America/Argentina/Buenos_Aires'),"
+                    "VALUES (1, 'test', 'USD', "
+                    "'America/Argentina/Buenos_Aires'),"
                     " (2, 'other', 'EUR', 'UTC')"), OK);
     TEST_EQ_STR(RUN("INSERT INTO zones (id, code, name) VALUES (1, 'AR', "
                     "'Argentina')"), OK);
@@ -124,6 +125,48 @@ static void test_rates(void)
                     "AND effective_to IS NULL"), OK);
     TEST_EQ_STR(rate("5411", "14000", "1", "1", "2026-01-01 00:00:00+00",
                      NULL, NULL, "1"), OK);
+}
+
+/* Sends an overlapping rate for prefix on c2 while conn holds an
+ * uncommitted one, commits conn, returns c2's SQLSTATE. */
+static const char *race_rate(PGconn *c2, const char *prefix)
+{
+    static char state[8];
+    static const char sql[] =
+        "INSERT INTO rates (plan_id, prefix, zone_id, rate_per_minute, "
+        "first_increment, next_increment, effective_from, deck_version) "
+        "VALUES (1, $1, 1, 100, 1, 1, $2, 1)";
+    const char *p1[2] = { prefix, "2025-01-01 00:00:00+00" };
+    const char *p2[2] = { prefix, "2025-06-01 00:00:00+00" };
+
+    TEST_EQ_STR(RUN("BEGIN"), OK);
+    TEST_EQ_STR(run(sql, 2, p1), OK);
+    TEST_EQ_I64(PQsendQueryParams(c2, sql, 2, NULL, p2, NULL, NULL, 0), 1);
+    usleep(300 * 1000);
+    TEST_EQ_I64(PQconsumeInput(c2), 1);
+    TEST_EQ_I64(PQisBusy(c2), 1);          /* waits for the plan's lock */
+    TEST_EQ_STR(RUN("COMMIT"), OK);
+    PGresult *r = PQgetResult(c2);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(state, sizeof state, "%s", st ? st : OK);
+    PQclear(r);
+    while ((r = PQgetResult(c2)) != NULL)
+        PQclear(r);
+    return state;
+}
+
+/* Two writers of one plan cannot both add overlapping rates. */
+static void test_rates_concurrent(PGconn *c2)
+{
+    TEST_EQ_STR(race_rate(c2, "7000"), EXCL_V);
+    /* In REPEATABLE READ the second cannot see the first: it must fail
+     * to serialize rather than pass its check. */
+    PQclear(PQexec(c2, "BEGIN ISOLATION LEVEL REPEATABLE READ"));
+    PQclear(PQexec(c2, "SELECT 1"));
+    TEST_EQ_STR(race_rate(c2, "7001"), "40001");
+    PQclear(PQexec(c2, "ROLLBACK"));
+    TEST_EQ_STR(VAL("SELECT count(*) FROM rates WHERE prefix IN "
+                    "('7000', '7001')"), "2");
 }
 
 static void test_periods_zones_plans(void)
@@ -189,7 +232,8 @@ static void test_accounts(void)
     TEST_EQ_STR(RUN("INSERT INTO extensions (number, account_id) VALUES "
                     "('1001', 1)"), UNIQUE_V);
     TEST_EQ_STR(RUN("INSERT INTO fac_codes (name, code_hash, "
-                    "authorization_level) VALUES ('boss', 'h1', -1)"), CHECK_V);
+                    "authorization_level) VALUES ('boss', 'h1', -1)"),
+                CHECK_V);
     TEST_EQ_STR(RUN("INSERT INTO users (username, password_hash, role) "
                     "VALUES ('root', 'x', 'god')"), CHECK_V);
     TEST_EQ_STR(RUN("INSERT INTO users (username, password_hash, role) "
@@ -211,9 +255,12 @@ static const char *cdr(const char *call_id, const char *start)
 static void test_copy_duplicate(void)
 {
     static const char rows[] =
-        "cp-1\tcucm\toutbound\t2026-01-05 10:00:00+00\t2026-01-05 10:01:00+00\t60\t60\n"
-        "cp-2\tcucm\toutbound\t2026-01-05 10:00:00+00\t2026-01-05 10:01:00+00\t60\t60\n"
-        "cp-2\tcucm\toutbound\t2026-01-06 10:00:00+00\t2026-01-06 10:01:00+00\t60\t60\n";
+        "cp-1\tcucm\toutbound\t2026-01-05 10:00:00+00\t"
+        "2026-01-05 10:01:00+00\t60\t60\n"
+        "cp-2\tcucm\toutbound\t2026-01-05 10:00:00+00\t"
+        "2026-01-05 10:01:00+00\t60\t60\n"
+        "cp-2\tcucm\toutbound\t2026-01-06 10:00:00+00\t"
+        "2026-01-06 10:01:00+00\t60\t60\n";
     PGresult *r = PQexec(conn, "COPY cdrs (call_id, source, direction, "
                                "start_at, end_at, duration, billsec) "
                                "FROM STDIN");
@@ -302,13 +349,15 @@ static void test_partitions_exist(void)
                     "date_trunc('month', now() AT TIME ZONE 'UTC') "
                     "+ make_interval(months => k), 'YYYYMM'))"), "10");
     TEST_EQ_STR(VAL("SELECT count(*) FROM pg_partitioned_table "
-                    "WHERE partrelid IN ('cdrs'::regclass, 'ledger'::regclass) "
+                    "WHERE partrelid IN ('cdrs'::regclass, "
+                    "'ledger'::regclass) "
                     "AND partdefid <> 0"), "2");
     TEST_EQ_STR(VAL("SELECT tableoid::regclass::text = 'cdrs_p' || "
                     "to_char(now() AT TIME ZONE 'UTC', 'YYYYMM') FROM cdrs "
                     "WHERE call_id = 'call-1'"), "t");
-    TEST_EQ_STR(VAL("SELECT bool_and(tableoid::regclass::text = 'ledger_p' || "
-                    "to_char(now() AT TIME ZONE 'UTC', 'YYYYMM')) FROM ledger"),
+    TEST_EQ_STR(VAL("SELECT bool_and(tableoid::regclass::text = "
+                    "'ledger_p' || to_char(now() AT TIME ZONE 'UTC', "
+                    "'YYYYMM')) FROM ledger"),
                 "t");
     /* Idempotent. */
     TEST_EQ_STR(VAL("SELECT apolo_ensure_partitions(3)"), "0");
@@ -352,7 +401,8 @@ static void test_partition_move(void)
                     "end_at, duration, billsec) VALUES ('call-2y-b', 'cucm', "
                     "'outbound', now() + interval '2 years', now() + "
                     "interval '2 years', 0, 0)"), OK);
-    TEST_EQ_STR(VAL("SELECT count(*) FROM cdr_ids WHERE call_id = 'call-2y-b'"),
+    TEST_EQ_STR(VAL("SELECT count(*) FROM cdr_ids "
+                    "WHERE call_id = 'call-2y-b'"),
                 "1");
     /* Its indexes were built, the ledger row moved too, the old one (year
      * 2000, before any partition) stays in the default. */
@@ -381,7 +431,8 @@ static void test_money_types(void)
                     "AND data_type = 'numeric' "
                     "AND coalesce(numeric_scale, 0) < 6"), "0");
     TEST_EQ_STR(VAL("SELECT count(*) FROM (VALUES "
-                    "('rates', 'rate_per_minute'), ('rates', 'connection_fee'),"
+                    "('rates', 'rate_per_minute'), "
+                    "('rates', 'connection_fee'),"
                     "('accounts', 'balance'), ('accounts', 'credit_limit'),"
                     "('accounts', 'low_balance_threshold'),"
                     "('extensions', 'monthly_limit'),"
@@ -440,8 +491,15 @@ int main(void)
     if (conn != NULL) {
         PQclear(PQexec(conn, "SET client_min_messages = warning"));
         TEST_EQ_I64(migrate_apply(conn, dir, &applied), MIGRATE_OK);
+    }
+    if (conn != NULL && test_failures == 0) {
         setup();
         test_rates();
+        PGconn *c2 = connect_to(url, name);
+        TEST_CHECK(c2 != NULL);
+        if (c2 != NULL)
+            test_rates_concurrent(c2);
+        PQfinish(c2);
         test_periods_zones_plans();
         test_accounts();
         test_cdrs();
@@ -449,8 +507,8 @@ int main(void)
         test_partitions_exist();
         test_partition_move();
         test_money_types();
-        PQfinish(conn);
     }
+    PQfinish(conn);
     TEST_EQ_I64(admin_db(admin, "DROP", name), DB_OK);
     PQfinish(admin);
     return TEST_REPORT();
