@@ -8,22 +8,30 @@
  *
  * The money fields and who changes them:
  *
- *   balance     money the account has (prepaid) or owes (postpaid, < 0);
- *               changed by commit (debit) and credit
- *   reserved    sum of the reservations of calls in progress
- *   headroom    balance + credit_limit - reserved: the one word reserve()
- *               checks and decrements with a compare-and-swap, which is
- *               what makes "concurrent reservations can never together
- *               exceed what the account has" hold without a lock
+ *   balance     money the account has (prepaid) or owes (postpaid, < 0)
+ *   headroom    balance + credit_limit - reserved: the one word
+ *               acct_reserve() checks and decrements with a compare-and-swap,
+ *               which is what makes "concurrent reservations can never
+ *               together exceed what the account has" hold without a lock
+ *   reserved    derived: balance + credit_limit - headroom
  *
- * balance and reserved are kept beside headroom so that readers can show
- * them; a reader that loads them one after the other may see a commit half
- * done (one updated, not the other), which is fine for display and never
- * for a decision: decisions use headroom only.
+ * balance and headroom form one 16-byte pair that money movements (debit,
+ * credit) change with a single cmpxchg16b: a movement is never half
+ * applied, even when its process is killed in the middle, which is what
+ * lets the journal (journal.h) tell after a crash whether it happened.
+ * Reservations and releases touch headroom alone (8-byte atomics on the
+ * same cache line; a concurrent pair swap simply retries).
+ *
+ * The movement lock (mlock) serialises journaled movements of one account
+ * (journal.h); reservations never take it. Its owner is a pid/tid word so
+ * that the supervisor can complete and release what a dead process held.
  *
  * A commit whose cost exceeds its reservation (a call rated over what was
  * reserved) is applied in full: money is never dropped, the headroom may go
  * negative, and no new reservation succeeds until a credit covers it.
+ *
+ * Every change is overflow-checked: fields stay within +-2^62 and single
+ * amounts within 2^50 micro-units (about a billion currency units).
  *
  * Configuration fields (id, type, status, plan, credit_limit) are written by
  * the supervisor only, with acct_configure().
@@ -45,13 +53,14 @@ enum {
     ACCT_EINVAL = -2,        /* negative amount, bad slot */
     ACCT_ERANGE = -3,        /* the change would overflow a field */
     ACCT_EBLOCKED = -4,      /* account blocked or closed */
-    ACCT_EFULL = -5          /* no free slot */
+    ACCT_EFULL = -5,         /* no free slot */
+    ACCT_EBUSY = -6          /* the movement lock stayed taken */
 };
 
 typedef struct acct_slot {
-    money_t  balance;
-    money_t  reserved;
+    money_t  balance;         /* balance and headroom: one 16-byte pair */
     money_t  headroom;
+    uint64_t mlock;           /* movement lock: owner pid << 32 | tid */
     money_t  credit_limit;    /* >= 0; postpaid accounts live on it */
     int64_t  id;              /* accounts.id in PostgreSQL, 0 = free slot */
     money_t  low_balance;     /* warning threshold */
@@ -59,7 +68,7 @@ typedef struct acct_slot {
     uint8_t  type;            /* acct_type_t */
     uint8_t  status;          /* acct_status_t */
     uint8_t  pad[6];
-} acct_slot_t;
+} __attribute__((aligned(64))) acct_slot_t;
 
 typedef struct acct_shm {
     uint32_t    nslots;
@@ -92,8 +101,14 @@ int  acct_reserve(acct_shm_t *a, uint32_t slot, money_t amount);
 int  acct_reserve_upto(acct_shm_t *a, uint32_t slot, money_t want,
                        money_t *got);
 
+/* Moves balance and headroom together by (db, dh), one atomic step.
+ * ACCT_ERANGE (nothing changes) if a field would leave its bounds. Not
+ * journaled by itself: money movements go through jrn_move(). */
+int  acct_move(acct_shm_t *a, uint32_t slot, money_t db, money_t dh);
+
 /* Debits cost and releases the reservation res that covered it (either
- * may be 0; both >= 0). Never refused for lack of funds: the call happened. */
+ * may be 0; both >= 0): acct_move(-cost, res - cost). Never refused for
+ * lack of funds: the call happened. */
 int  acct_commit(acct_shm_t *a, uint32_t slot, money_t cost, money_t res);
 
 /* Releases a reservation without debit (unanswered call, refused call). */
@@ -103,7 +118,17 @@ int  acct_release(acct_shm_t *a, uint32_t slot, money_t res);
  * that takes money away). ACCT_ERANGE if the balance would overflow. */
 int  acct_credit(acct_shm_t *a, uint32_t slot, money_t amount);
 
-/* A consistent-enough copy for display and tests (see the header note). */
+/* The movement lock. acct_mlock spins (yielding) up to timeout_ms:
+ * ACCT_OK or ACCT_EBUSY. owner is the caller's pid << 32 | tid. */
+int  acct_mlock(acct_shm_t *a, uint32_t slot, uint64_t owner, int timeout_ms);
+void acct_munlock(acct_shm_t *a, uint32_t slot, uint64_t owner);
+
+/* The balance/headroom pair read atomically. */
+int  acct_pair(const acct_shm_t *a, uint32_t slot, money_t *balance,
+               money_t *headroom);
+
+/* A copy for display and tests: balance and headroom are one atomic
+ * snapshot; the configuration fields may be newer. */
 typedef struct acct_view {
     int64_t id;
     money_t balance, reserved, headroom, credit_limit, low_balance;
