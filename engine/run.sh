@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# run.sh -- `make run`: ApoloBilling in the foreground, for a demo or for
+# development. Usage: engine/run.sh [build/debug]
+#
+#   1. PostgreSQL: $DATABASE_URL if set, else a private server under
+#      var/pg (tests/pg.sh; port $APOLO_PGPORT, default 54329), stopped
+#      again when this script ends
+#   2. var/apolod.conf written on first run (journal and ctl socket in var/)
+#   3. migrations (apolod migrate), then engine/demo.sql if the database
+#      has no rate plan yet
+#   4. apolod in the foreground; Ctrl-C stops it cleanly (the supervisor
+#      stops its children and exits 0), then the private PostgreSQL stops
+#
+# While it runs, from another terminal:
+#   build/debug/apolod -c var/apolod.conf ctl status
+#   build/debug/apolod -c var/apolod.conf ctl reload
+#   APOLO_LOADGEN_COUNT=1 APOLO_LOADGEN_RATE=20 make run   # synthetic calls
+set -euo pipefail
+out=${1:-build/debug}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+bin=$top/$out/apolod
+var=$top/var
+mkdir -p "$var"
+
+pg_started=0
+cleanup() {
+  if [ "$pg_started" = 1 ]; then
+    tests/pg.sh stop "$var/pg" && echo "run.sh: PostgreSQL (var/pg) stopped"
+  fi
+}
+trap cleanup EXIT
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  export APOLO_PGPORT=${APOLO_PGPORT:-54329}
+  eval "$(tests/pg.sh start "$var/pg")"
+  pg_started=1
+  echo "run.sh: PostgreSQL under var/pg, $DATABASE_URL"
+fi
+
+conf=$var/apolod.conf
+if [ ! -f "$conf" ]; then
+  cat >"$conf" <<EOF
+# Written by engine/run.sh for \`make run\`; edit freely (apolod --keys).
+# database_url comes from the environment (DATABASE_URL).
+log_level = info
+sql_dir = "$top/sql"
+journal.path = "$var/journal"
+ctl.socket = "$var/apolod.sock"
+admin.listen = 127.0.0.1:8080
+region.heap_mb = 256
+journal.slots = 16384
+loadgen.count = 0
+EOF
+  echo "run.sh: wrote $conf"
+fi
+
+"$bin" -c "$conf" migrate
+plans=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM rate_plans")
+if [ "$plans" = 0 ]; then
+  psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -1 -q -f engine/demo.sql
+  echo "run.sh: demo deck loaded (engine/demo.sql)"
+fi
+
+echo "run.sh: starting $bin -c $conf (Ctrl-C stops it)"
+set +e
+"$bin" -c "$conf"
+rc=$?
+echo "run.sh: apolod exited with $rc"
+exit $rc
