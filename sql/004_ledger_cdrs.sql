@@ -157,9 +157,10 @@ CREATE TRIGGER cdrs_identity_fixed BEFORE UPDATE ON cdrs
     FOR EACH ROW EXECUTE FUNCTION apolo_cdr_identity_fixed();
 
 -- ------------------------------------------------------ journal_position --
--- One row per journal ring: the last sequence number whose records are in
--- ledger/cdrs. The flusher updates it in the transaction that writes those
--- rows, so a replay after a crash starts exactly after what committed.
+-- One row per journal ring ('ring:<i>'): the first sequence number NOT yet
+-- in ledger/cdrs (every record below it is). The flusher updates it in the
+-- transaction that writes those rows, so a replay after a crash starts
+-- exactly at the first record that did not commit.
 CREATE TABLE journal_position (
     name        text PRIMARY KEY,
     drained_seq bigint NOT NULL DEFAULT 0 CHECK (drained_seq >= 0),
