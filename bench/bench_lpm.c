@@ -16,6 +16,7 @@
 #include "bench/lpm_gen.h"
 #include "shm/trie.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -249,9 +250,10 @@ static double run_ptr(const ptr_node_t *root, const numset_t *s, int reps)
     return (double)s->n / best;
 }
 
-/* Trie single, trie batched and the pointer trie give the same values. */
-static size_t count_disagreements(const void *img, const ptr_node_t *root,
-                                  const numset_t *s)
+/* Trie single, trie batched and the pointer trie give the same values and
+ * match lengths; says so on stderr and returns false when they do not. */
+static bool agree(const void *img, const ptr_node_t *root, const numset_t *s,
+                  const char *what)
 {
     uint32_t vals[BATCH];
     uint8_t mls[BATCH];
@@ -268,7 +270,15 @@ static size_t count_disagreements(const void *img, const ptr_node_t *root,
                 bad++;
         }
     }
-    return bad;
+    if (bad != 0)
+        fprintf(stderr, "bench_lpm: %s: %zu answers differ from the pointer "
+                "trie\n", what, bad);
+    return bad == 0;
+}
+
+static double best_of(double a, double b)
+{
+    return a > b ? a : b;
 }
 
 int main(void)
@@ -280,7 +290,7 @@ int main(void)
     static const struct { size_t n; const char *name; } small[] = {
         { 1000, "lpm_1k_per_sec" }, { 100000, "lpm_100k_per_sec" },
     };
-    int status = 0;
+    bool ok = true;
 
     numset_t rnd = make_numbers(nnum, NULL, 42);
 
@@ -288,10 +298,10 @@ int main(void)
         deck_t d = make_deck(small[k].n);
         void *img = build_image(&d, NULL);
         ptr_node_t *root = build_ptr(&d);
-        if (count_disagreements(img, root, &rnd) != 0)
-            status = 1;
-        double s1 = run_single(img, &rnd, reps), sb = run_batch(img, &rnd, reps);
-        bench(small[k].name, s1 > sb ? s1 : sb, "lookups/s");
+        ok &= agree(img, root, &rnd, small[k].name);
+        bench(small[k].name, best_of(run_single(img, &rnd, reps),
+                                     run_batch(img, &rnd, reps)),
+              "lookups/s");
         ptr_free(root);
         munmap(img, trie_image_size(img));
         free(d.deck);
@@ -302,21 +312,16 @@ int main(void)
     void *img = build_image(&d, &build_secs);
     ptr_node_t *root = build_ptr(&d);
     numset_t hit = make_numbers(nnum, &d, 43);
-    size_t bad = count_disagreements(img, root, &rnd) +
-                 count_disagreements(img, root, &hit);
-    if (bad != 0) {
-        fprintf(stderr, "bench_lpm: %zu answers differ from the pointer trie\n",
-                bad);
-        status = 1;
-    }
+    ok &= agree(img, root, &rnd, "1m random");
+    ok &= agree(img, root, &hit, "1m hits");
 
     double s1 = run_single(img, &rnd, reps), sb = run_batch(img, &rnd, reps);
     double h1 = run_single(img, &hit, reps), hb = run_batch(img, &hit, reps);
     double p1 = run_ptr(root, &rnd, reps), ph = run_ptr(root, &hit, reps);
-    bench("lpm_1m_per_sec", s1 > sb ? s1 : sb, "lookups/s");
+    bench("lpm_1m_per_sec", best_of(s1, sb), "lookups/s");
     bench("lpm_1m_single_per_sec", s1, "lookups/s");
     bench("lpm_1m_batch_per_sec", sb, "lookups/s");
-    bench("lpm_1m_hit_per_sec", h1 > hb ? h1 : hb, "lookups/s");
+    bench("lpm_1m_hit_per_sec", best_of(h1, hb), "lookups/s");
     bench("lpm_1m_hit_single_per_sec", h1, "lookups/s");
     bench("lpm_1m_hit_batch_per_sec", hb, "lookups/s");
     bench("lpm_pointer_trie_1m_per_sec", p1, "lookups/s");
@@ -332,5 +337,5 @@ int main(void)
     free_numbers(&rnd);
     free_numbers(&hit);
     free(d.deck);
-    return status;
+    return ok ? 0 : 1;
 }

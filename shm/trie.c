@@ -1,50 +1,56 @@
 /*
  * trie.c -- longest-prefix match on a position-independent image (trie.h).
  *
- * Image layout (one header line, then one array of 12-byte nodes):
+ * Image: a 64-byte header, then one array of 12-byte nodes in three parts:
  *
- *   [hdr 64 B][ head: depth 0..K-1 ][ table: 10^K nodes ][ tail: depth > K ]
- *              BFS from the root      depth K, indexed by   BFS, children of
- *              (short numbers only)   the first K digits    table nodes first
+ *   [hdr][ head: depth 0..K-1 ][ table: 10^K nodes, depth K ][ tail      ]
+ *         from the root, only    slot = the first K digits     depth > K,
+ *         for numbers < K digits                               per slot
  *
- * A node is { value, child, bitmap, vlen, depth }. Bit d of the bitmap says
- * the child for digit d exists; the children of a node are contiguous, in
- * digit order, from index `child`, so the child for d is
- * child + popcount(bitmap & ((1 << d) - 1)). `value`/`vlen` are the best
- * match on the path down to this node, itself included (the values of
- * shorter prefixes are pushed down the tree at emit time), so a walk only
- * follows children and answers with the last node it reached.
+ * Bit d of a node's bitmap says the child for digit d exists; the children
+ * of a node are one block, in digit order, from index `child`, so the child
+ * for d is child + popcount(bitmap & ((1 << d) - 1)). value/vlen are the
+ * best match on the path down to the node, itself included (emit pushes
+ * the values of shorter prefixes down), so a walk only follows children
+ * and answers with the last node it reached: no "best so far" bookkeeping.
  *
- * A number of at least K digits starts at table[first K digits], which
- * already knows the best match of length <= K: on a 1M-prefix deck (K = 6)
- * a random number costs one cache miss in the 12 MB table and, 4% of the
- * time, one more per extra digit matched. Shorter numbers walk from the
- * root through the head, which is small and stays in cache. K grows with
- * the deck (10^K <= 2 * prefixes, K <= 6) so that a small deck does not
- * carry a 12 MB table.
+ * Why this shape (figures in bench/README.md): memory latency is the whole
+ * cost. A number of at least K digits starts at table[first K digits],
+ * which already holds the best match of length <= K. On a 1M-prefix deck
+ * (K = 6, a 12 MB table) a random 11..15 digit number costs one cache miss,
+ * and one more only in the ~4% of cases where its 7th digit continues in
+ * the deck. Child blocks are laid out depth first, so the few nodes under
+ * one table slot (3.5 on average on that deck, 42 bytes) sit side by side:
+ * a deep match costs one or two further misses, not one per digit. K
+ * grows with the deck (largest K <= 6 with 10^K <= 2 * prefixes) so that
+ * a small deck does not carry a 12 MB table.
  *
  * trie_lookup_batch keeps TRIE_BATCH_WAYS lookups in flight (AMAC style):
  * each turn advances one lookup by one node and prefetches the next node,
  * which is read only after the other lookups have had their turn, so the
- * misses of different lookups overlap instead of queuing.
+ * misses of different lookups overlap instead of queuing. 32 ways measured
+ * better than 8, 16 or 24 on deep lookups and no worse than 48.
  *
  * NOTES
- * - No pointer is ever stored in the image: indices only, from the node
- *   array; the header holds counts. memcpy the image anywhere and it works.
+ * - No pointer is ever stored in the image: node indices only; the header
+ *   holds counts. memcpy the image anywhere and it answers the same.
  * - Lookups do not bounds-check. Safety comes from trie_image_check(),
- *   which verifies that the nodes form exactly the tree emit() writes
- *   (every node but the roots is the child of exactly one earlier node,
- *   child blocks in order, depths consistent), so any walk stays inside.
- * - A node is 12 bytes and one in eight straddles two cache lines; the
- *   batched lookup prefetches both ends of the node.
+ *   which walks the tree in the order emit() writes it and requires each
+ *   child block to start exactly where the previous one ended, so the
+ *   nodes form one tree, every index is in range, and no walk can leave
+ *   the image. Depths grow by one per level and are capped, which bounds
+ *   the check's recursion and every lookup's match length.
+ * - A node is 12 bytes, so one in eight straddles two cache lines; the
+ *   batched lookup prefetches both ends of a node. 16-byte nodes would
+ *   cost a third more memory for the same number of misses.
  * - Non-digits end a number: '0' - 1 wraps to a huge unsigned digit, so
  *   one "d > 9" test covers every byte, and bitmap >> d is never shifted
  *   by 10 or more.
- * - The builder keeps 10 child slots per node (44 B) for simple, fast
- *   adds and O(len) duplicate detection; it lives only in the writer and
- *   is freed after emit. Emit uses no heap: while the image is laid out,
- *   a node's `child` field temporarily holds its builder index.
- * - The checksum only detects accidental changes (bit rot, a stray write);
+ * - The builder keeps 10 child slots per node (44 B) for simple adds with
+ *   O(len) duplicate detection; it lives only in the writer and is freed
+ *   after emit (about 120 MB for 1M prefixes). Emit uses no heap: while
+ *   the image is laid out, a node's `child` field parks its builder index.
+ * - The checksum only detects accidental change (bit rot, a stray write);
  *   it is not a MAC.
  */
 #include "shm/trie.h"
@@ -53,13 +59,16 @@
 #include <string.h>
 
 #define TRIE_KMAX        6           /* table of at most 10^6 nodes, 12 MB */
+#define TRIE_TABLE_MAX   1000000u    /* 10^TRIE_KMAX */
 #define TRIE_BITMAP_ALL  0x3ffu
 /* Image node indices stay below this, so counts never overflow uint32. */
 #define TRIE_MAX_NODES   (UINT32_MAX / 16)
-#define TRIE_BATCH_WAYS  16
+#define TRIE_BATCH_WAYS  32
 
 _Static_assert(sizeof(trie_node_t) == 12, "node layout");
 _Static_assert(sizeof(trie_image_hdr_t) == TRIE_ALIGN, "header is one line");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "trie_swar_digits reads the first digit in the lowest byte");
 
 /* ------------------------------------------------------------------ */
 /* Builder                                                             */
@@ -146,8 +155,8 @@ int trie_builder_add(trie_builder_t *b, const char *digits, size_t len,
     for (size_t i = 0; i < len; i++)
         if (digits[i] < '0' || digits[i] > '9')
             return TRIE_EINVAL;
-    /* The image adds up to 10^TRIE_KMAX table nodes to the builder's. */
-    if (b->nnodes > TRIE_MAX_NODES - 1000000 - len)
+    /* The image may add up to TRIE_TABLE_MAX nodes to the builder's. */
+    if (b->nnodes > TRIE_MAX_NODES - TRIE_TABLE_MAX - len)
         return TRIE_ERANGE;
     int rc = trie_builder_reserve(b, b->nnodes + (uint32_t)len);
     if (rc != TRIE_OK)
@@ -252,9 +261,9 @@ size_t trie_builder_image_size(const trie_builder_t *b)
     return trie_builder_shape(b).size;
 }
 
-/* Sets the fields a node gets when it is enqueued; `bidx` parks in child
- * until the node's own turn in the breadth-first pass. */
-static void trie_emit_enqueue(trie_node_t *n, uint32_t bidx, unsigned depth,
+/* Sets the fields a node gets when its parent places it; `bidx` parks in
+ * child until trie_emit_subtree lays out the node's own children. */
+static void trie_emit_place(trie_node_t *n, uint32_t bidx, unsigned depth,
                               uint32_t own, uint32_t best, uint8_t vlen)
 {
     n->child = bidx;
@@ -291,7 +300,7 @@ static void trie_emit_subtree(const trie_builder_t *b, trie_node_t *nodes,
         uint32_t c = bn->child[d];
         if (c == 0)
             continue;
-        trie_emit_enqueue(&nodes[end++], c, n->depth + 1u, b->nodes[c].value,
+        trie_emit_place(&nodes[end++], c, n->depth + 1u, b->nodes[c].value,
                           n->value, n->vlen);
         n->bitmap |= (uint16_t)(1u << d);
     }
@@ -310,7 +319,7 @@ static void trie_emit_table(const trie_builder_t *b, trie_node_t *table,
                             uint32_t num, uint32_t best, uint8_t vlen)
 {
     if (depth == k) {
-        trie_emit_enqueue(&table[num], bidx, k, TRIE_NONE, best, vlen);
+        trie_emit_place(&table[num], bidx, k, TRIE_NONE, best, vlen);
         return;
     }
     for (unsigned d = 0; d < 10; d++) {
@@ -358,7 +367,7 @@ int trie_builder_emit(const trie_builder_t *b, void *dst, size_t size)
     trie_node_t *nodes = (trie_node_t *)(h + 1);
     uint32_t table_base = s.head, tail_base = s.head + s.table;
 
-    trie_emit_enqueue(&nodes[0], 0, 0, TRIE_NONE, TRIE_NONE, 0);
+    trie_emit_place(&nodes[0], 0, 0, TRIE_NONE, TRIE_NONE, 0);
     uint32_t next = 1;
     trie_emit_subtree(b, nodes, 0, &next, s.k - 1);
     trie_emit_table(b, nodes + table_base, s.k, 0, 0, 0, TRIE_NONE, 0);
@@ -388,30 +397,61 @@ static inline const trie_node_t *trie_nodes(const trie_image_hdr_t *h)
     return (const trie_node_t *)(h + 1);
 }
 
+/* The value of the first k (1..8) bytes of w as decimal digits, or
+ * UINT32_MAX if one of them is not '0'..'9'. All at once (SWAR): check
+ * every byte, then combine digit pairs, quads and the octet with one
+ * multiply each. Far fewer instructions than a digit loop, which lets the
+ * core keep more lookups, and so more cache misses, in flight. */
+static inline uint32_t trie_swar_digits(uint64_t w, unsigned k)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t keep = ~0ULL >> (64 - 8 * k);
+    uint64_t c = w ^ (ones * '0');      /* a digit byte becomes 0..9 */
+
+    /* A byte is bad if its top bit is set, or if adding 0x76 sets it
+     * (it was above 9). Carries only leave bad bytes. */
+    if (((c | (c + ones * 0x76)) & (ones * 0x80) & keep) != 0)
+        return UINT32_MAX;
+    c = (c & keep) << (64 - 8 * k);     /* first digit ends up highest */
+    c = (c * 10 + (c >> 8)) & 0x00ff00ff00ff00ffULL;
+    c = (c * 100 + (c >> 16)) & 0x0000ffff0000ffffULL;
+    return (uint32_t)(c * 10000 + (c >> 32));
+}
+
 /* The node a lookup starts from, and how many digits that consumed: the
- * table slot of the first K digits, or the root for a shorter number. */
+ * table slot of the first K digits, or the root for a shorter number or
+ * one with a non-digit among its first K bytes. */
 static inline uint32_t trie_start(const trie_image_hdr_t *h,
                                   const unsigned char *s, size_t len,
                                   size_t *pos)
 {
     unsigned k = h->k;
-    if (len >= k) {
-        uint32_t idx = 0, bad = 0;
+    uint32_t idx = UINT32_MAX;
+    if (len >= 8) {
+        uint64_t w;
+        memcpy(&w, s, sizeof w);
+        idx = trie_swar_digits(w, k);
+    } else if (len >= k) {
+        uint32_t bad = 0;
+        idx = 0;
         for (unsigned i = 0; i < k; i++) {
             uint32_t d = (uint32_t)s[i] - '0';
             bad |= d > 9;
             idx = idx * 10 + d;
         }
-        if (!bad) {
-            *pos = k;
-            return h->table_base + idx;
-        }
+        if (bad)
+            idx = UINT32_MAX;
     }
-    *pos = 0;
-    return 0;
+    if (idx == UINT32_MAX) {
+        *pos = 0;
+        return 0;
+    }
+    *pos = k;
+    return h->table_base + idx;
 }
 
-/* The child of n for the digit at *pos, or TRIE_NONE when the walk ends. */
+/* The child of n for the digit at pos, or TRIE_NONE when the walk ends
+ * (end of number, a non-digit, or no such child). */
 static inline uint32_t trie_step(const trie_node_t *n,
                                  const unsigned char *s, size_t len,
                                  size_t pos)
@@ -480,10 +520,12 @@ void trie_lookup_batch(const void *image, const char *const digits[],
         next++;
         active++;
     }
-    /* jobs[0..active) are live; a finished job takes the next lookup, or
-     * the last live job moves into its place. */
+    /* jobs[0..active) are live. A finished job takes the next lookup; when
+     * none is left, the last live job moves into its place and has its
+     * turn at the same w. */
     while (active > 0) {
-        for (size_t w = 0; w < active; w++) {
+        size_t w = 0;
+        while (w < active) {
             trie_job_t *j = &jobs[w];
             const trie_node_t *nd = &nodes[j->node];
             uint32_t c = trie_step(nd, j->s, j->len, j->pos);
@@ -491,6 +533,7 @@ void trie_lookup_batch(const void *image, const char *const digits[],
                 j->node = c;
                 j->pos++;
                 trie_prefetch(&nodes[c]);
+                w++;
                 continue;
             }
             values[j->out] = nd->value;
@@ -499,9 +542,9 @@ void trie_lookup_batch(const void *image, const char *const digits[],
             if (next < n) {
                 trie_job_start(j, h, digits[next], lens[next], next);
                 next++;
+                w++;
             } else {
                 *j = jobs[--active];
-                w--;   /* revisit the moved job in this round */
             }
         }
     }

@@ -5,7 +5,8 @@
  * Decks mix random prefixes of 1..20 digits with extensions of earlier
  * prefixes (so that long chains of nested prefixes exist), and some seeds
  * use only the digits 0..2 (dense sharing). Numbers are random, equal to a
- * prefix, cut shorter than a prefix, extended beyond one, or empty.
+ * prefix, cut shorter than a prefix, extended beyond one, or empty; some
+ * carry a non-digit byte, where the number must be read as ending.
  */
 #include "shm/trie.h"
 #include "tests/testhelp.h"
@@ -74,10 +75,14 @@ static void make_deck(trie_builder_t *b, deck_t *dk, size_t n, rng_t *r)
     }
 }
 
-/* The reference: every prefix of the deck, longest match wins. */
+/* The reference: every prefix of the deck, longest match wins; the number
+ * ends at its first non-digit. */
 static uint32_t naive_lookup(const deck_t *dk, const char *num, size_t len,
                              uint8_t *match_len)
 {
+    for (size_t i = 0; i < len; i++)
+        if (num[i] < '0' || num[i] > '9')
+            len = i;
     uint32_t best = TRIE_NONE;
     uint8_t blen = 0;
     for (size_t v = 0; v < dk->n; v++) {
@@ -92,7 +97,7 @@ static uint32_t naive_lookup(const deck_t *dk, const char *num, size_t len,
 }
 
 /* A number of one of the kinds in the file comment. */
-static size_t make_number(const deck_t *dk, rng_t *r, char *num)
+static size_t make_digits(const deck_t *dk, rng_t *r, char *num)
 {
     const prefix_t *x = dk->n ? &dk->p[rng_below(r, (unsigned)dk->n)] : NULL;
     size_t len;
@@ -114,6 +119,21 @@ static size_t make_number(const deck_t *dk, rng_t *r, char *num)
         rand_digits(r, num + x->len, len - x->len, dk->alphabet);
         return len;
     }
+}
+
+/* A number of one of the kinds in the file comment; one in eight gets a
+ * byte that is not a digit (any of the other 246) somewhere. */
+static size_t make_number(const deck_t *dk, rng_t *r, char *num)
+{
+    size_t len = make_digits(dk, r, num);
+    if (len > 0 && rng_below(r, 8) == 0) {
+        unsigned char c;
+        do
+            c = (unsigned char)rng_below(r, 256);
+        while (c >= '0' && c <= '9');
+        num[rng_below(r, (unsigned)len)] = (char)c;
+    }
+    return len;
 }
 
 static void *emit_image(const trie_builder_t *b)
@@ -379,14 +399,92 @@ static void test_check(void)
     free(dk.p);
 }
 
+typedef struct {
+    prefix_t p;
+    uint32_t value;
+} keyed_t;
+
+/* Sorted by (length, digits), for the bsearch reference below. */
+static int keyed_cmp(const void *a, const void *b)
+{
+    const prefix_t *x = &((const keyed_t *)a)->p;
+    const prefix_t *y = &((const keyed_t *)b)->p;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(x->d, y->d, x->len);
+}
+
+/*
+ * A deck large enough for the largest table (K = 6 needs 500,000
+ * prefixes), where the quadratic reference is too slow: every prefix of
+ * the number, longest first, looked up in a sorted copy of the deck.
+ */
+static void test_large_deck(void)
+{
+    rng_t r = { 4242 };
+    deck_t dk = { .alphabet = 10 };
+    trie_builder_t *b = trie_builder_new();
+    make_deck(b, &dk, 600000, &r);
+    void *img = emit_image(b);
+    TEST_EQ_I64(((const trie_image_hdr_t *)img)->k, 6);
+    TEST_EQ_I64(trie_image_check(img, trie_image_size(img)), TRIE_OK);
+
+    keyed_t *sorted = malloc(dk.n * sizeof *sorted);
+    for (size_t v = 0; v < dk.n; v++) {
+        sorted[v].p = dk.p[v];
+        sorted[v].value = (uint32_t)v;
+    }
+    qsort(sorted, dk.n, sizeof *sorted, keyed_cmp);
+
+    enum { NNUM = 20000 };
+    static char nums[NNUM][MAXNUM];
+    static const char *ptrs[NNUM];
+    static uint8_t lens[NNUM], blens[NNUM];
+    static uint32_t bvals[NNUM];
+    long bad = 0;
+    for (size_t i = 0; i < NNUM; i++) {
+        lens[i] = (uint8_t)make_number(&dk, &r, nums[i]);
+        ptrs[i] = nums[i];
+    }
+    trie_lookup_batch(img, ptrs, lens, NNUM, bvals, blens);
+    for (size_t i = 0; i < NNUM; i++) {
+        size_t len = 0;
+        while (len < lens[i] && nums[i][len] >= '0' && nums[i][len] <= '9')
+            len++;
+        uint32_t want = TRIE_NONE;
+        uint8_t wl = 0, gl;
+        for (size_t l = len < TRIE_MAX_PREFIX ? len : TRIE_MAX_PREFIX; l > 0;
+             l--) {
+            keyed_t key = { .p.len = (uint8_t)l };
+            memcpy(key.p.d, nums[i], l);
+            const keyed_t *hit = bsearch(&key, sorted, dk.n, sizeof *sorted,
+                                         keyed_cmp);
+            if (hit != NULL) {
+                want = hit->value;
+                wl = (uint8_t)l;
+                break;
+            }
+        }
+        uint32_t got = trie_lookup(img, nums[i], lens[i], &gl);
+        if (got != want || gl != wl || bvals[i] != got || blens[i] != gl)
+            bad++;
+    }
+    TEST_EQ_I64(bad, 0);
+    free(sorted);
+    free(img);
+    trie_builder_free(b);
+    free(dk.p);
+}
+
 int main(void)
 {
-    static const size_t sizes[] = { 1, 10, 1000, 50000 };
+    static const size_t sizes[] = { 1, 10, 50, 1000, 5000, 50000 };
     test_errors();
     test_check();
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (uint64_t seed = 1; seed <= 3; seed++)
             test_random_deck(sizes[i], seed * 1000003 + i,
                              seed == 2 ? 3 : 10);
+    test_large_deck();
     return TEST_REPORT();
 }
