@@ -30,6 +30,12 @@ typedef struct deck_brow {
     rate_tariff_t tariff;
 } deck_brow_t;
 
+/* A prefix while building: its rows and where its record goes. */
+typedef struct deck_bgroup {
+    uint32_t first, n;             /* rows[first .. first+n) */
+    uint32_t unit, parent;         /* record unit, parent's unit */
+} deck_bgroup_t;
+
 struct deck_builder {
     int64_t        plan_id;
     uint64_t       version;
@@ -39,10 +45,18 @@ struct deck_builder {
     deck_brow_t   *rows;
     size_t         nrows, caprows;
     uint32_t       ngroups;
-    deck_group_t  *groups;         /* built at finish */
+    deck_bgroup_t *groups;         /* built at finish */
+    uint64_t       units;          /* record units in all */
     trie_builder_t *trie;
     size_t         size;           /* final block size, 0 until finish */
 };
+
+/* Units of a record of n rows. */
+static uint64_t deck_rec_units(uint64_t n)
+{
+    return (sizeof(deck_group_t) + n * sizeof(deck_entry_t)
+            + DECK_REC_UNIT - 1) / DECK_REC_UNIT;
+}
 
 static uint64_t deck_mix(uint64_t h, uint64_t v)
 {
@@ -211,6 +225,8 @@ static int deck_scan_groups(deck_builder_t *b)
     return DECK_OK;
 }
 
+/* Groups the sorted rows by prefix, places each record, and fills the
+ * trie (value = record unit) and the parent links. */
 static int deck_build_groups(deck_builder_t *b)
 {
     b->groups = calloc(b->ngroups ? b->ngroups : 1, sizeof *b->groups);
@@ -218,24 +234,31 @@ static int deck_build_groups(deck_builder_t *b)
         return DECK_ENOMEM;
     uint32_t g = UINT32_MAX;
     for (size_t i = 0; i < b->nrows; i++) {
-        const deck_brow_t *r = &b->rows[i];
-        if (g == UINT32_MAX || strcmp(b->groups[g].prefix, r->prefix) != 0) {
+        if (g == UINT32_MAX
+            || strcmp(b->rows[b->groups[g].first].prefix, b->rows[i].prefix)) {
             g = g == UINT32_MAX ? 0 : g + 1;
             b->groups[g].first = (uint32_t)i;
-            b->groups[g].len = r->len;
-            memcpy(b->groups[g].prefix, r->prefix, r->len);
-            int rc = trie_builder_add(b->trie, r->prefix, r->len, g);
-            if (rc != TRIE_OK)
-                return rc == TRIE_ENOMEM ? DECK_ENOMEM : DECK_EINVAL;
         }
         b->groups[g].n++;
     }
-    uint32_t *parent = malloc((b->ngroups ? b->ngroups : 1) * sizeof *parent);
+    b->units = 0;
+    for (g = 0; g < b->ngroups; g++) {
+        const deck_brow_t *r = &b->rows[b->groups[g].first];
+        b->groups[g].unit = (uint32_t)b->units;
+        b->units += deck_rec_units(b->groups[g].n);
+        if (b->units >= TRIE_NONE)
+            return DECK_EINVAL;
+        int rc = trie_builder_add(b->trie, r->prefix, r->len,
+                                  b->groups[g].unit);
+        if (rc != TRIE_OK)
+            return rc == TRIE_ENOMEM ? DECK_ENOMEM : DECK_EINVAL;
+    }
+    uint32_t *parent = malloc((b->units ? b->units : 1) * sizeof *parent);
     if (parent == NULL)
         return DECK_ENOMEM;
-    int rc = trie_builder_parents(b->trie, parent, b->ngroups);
-    for (uint32_t i = 0; rc == TRIE_OK && i < b->ngroups; i++)
-        b->groups[i].parent = parent[i];
+    int rc = trie_builder_parents(b->trie, parent, b->units);
+    for (g = 0; rc == TRIE_OK && g < b->ngroups; g++)
+        b->groups[g].parent = parent[b->groups[g].unit];
     free(parent);
     return rc == TRIE_OK ? DECK_OK : DECK_EINVAL;
 }
@@ -245,10 +268,9 @@ static size_t deck_layout(const deck_builder_t *b, deck_hdr_t *h)
     size_t off = (sizeof(deck_hdr_t) + 63) & ~(size_t)63;
     h->zones_off = off;
     off += ((size_t)b->nzones * sizeof(deck_zone_t) + 63) & ~(size_t)63;
-    h->groups_off = off;
-    off += ((size_t)b->ngroups * sizeof(deck_group_t) + 63) & ~(size_t)63;
-    h->entries_off = off;
-    off += (b->nrows * sizeof(deck_entry_t) + 63) & ~(size_t)63;
+    h->recs_off = off;
+    h->recs_units = b->units;
+    off += b->units * DECK_REC_UNIT;
     h->trie_off = off;
     return off + trie_builder_image_size(b->trie);
 }
@@ -277,6 +299,29 @@ size_t deck_builder_size(const deck_builder_t *b)
     return b->size;
 }
 
+static void deck_emit_record(const deck_builder_t *b, const deck_bgroup_t *bg,
+                             uint8_t *recs)
+{
+    deck_group_t *g = (deck_group_t *)(recs + (uint64_t)bg->unit
+                                       * DECK_REC_UNIT);
+    deck_entry_t *e = (deck_entry_t *)(g + 1);
+    const deck_brow_t *r = &b->rows[bg->first];
+    memset(g, 0, deck_rec_units(bg->n) * DECK_REC_UNIT);
+    g->n = bg->n;
+    g->parent = bg->parent;
+    g->len = r->len;
+    memcpy(g->prefix, r->prefix, r->len);
+    for (uint32_t i = 0; i < bg->n; i++, r++) {
+        e[i].eff_from = r->eff_from;
+        e[i].eff_to = r->eff_to;
+        e[i].rate_id = r->rate_id;
+        e[i].tariff = r->tariff;
+        e[i].zone = r->zone;
+        e[i].period = r->period;
+        e[i].check = deck_entry_sum(b->version, &e[i]);
+    }
+}
+
 int deck_builder_emit(const deck_builder_t *b, void *dst, size_t size)
 {
     deck_hdr_t *h = dst;
@@ -293,30 +338,18 @@ int deck_builder_emit(const deck_builder_t *b, void *dst, size_t size)
     h->nzones = b->nzones;
     memcpy((uint8_t *)dst + h->zones_off, b->zones,
            b->nzones * sizeof *b->zones);
-    memcpy((uint8_t *)dst + h->groups_off, b->groups,
-           b->ngroups * sizeof *b->groups);
-    deck_entry_t *e = (deck_entry_t *)((uint8_t *)dst + h->entries_off);
-    for (size_t i = 0; i < b->nrows; i++) {
-        const deck_brow_t *r = &b->rows[i];
-        memset(&e[i], 0, sizeof e[i]);
-        e[i].eff_from = r->eff_from;
-        e[i].eff_to = r->eff_to;
-        e[i].rate_id = r->rate_id;
-        e[i].tariff = r->tariff;
-        e[i].zone = r->zone;
-        e[i].period = r->period;
-        e[i].check = deck_entry_sum(b->version, &e[i]);
-    }
+    for (uint32_t g = 0; g < b->ngroups; g++)
+        deck_emit_record(b, &b->groups[g], (uint8_t *)dst + h->recs_off);
     return trie_builder_emit(b->trie, (uint8_t *)dst + h->trie_off,
                              b->size - h->trie_off) == TRIE_OK
                ? DECK_OK : DECK_EINVAL;
 }
 
-/* Collects the rows of group g in force at `at`, one per period. */
-static uint32_t deck_in_force(const deck_hdr_t *d, const deck_group_t *g,
-                              int64_t at, deck_match_t *m)
+/* Collects the rows of record g in force at `at`, one per period. */
+static uint32_t deck_in_force(const deck_group_t *g, int64_t at,
+                              deck_match_t *m)
 {
-    const deck_entry_t *e = deck_entries(d) + g->first;
+    const deck_entry_t *e = deck_rows(g);
     uint32_t n = 0;
     for (uint32_t i = 0; i < g->n && n < DECK_MAX_PERIODS; i++)
         if (e[i].eff_from <= at && at < e[i].eff_to)
@@ -327,19 +360,19 @@ static uint32_t deck_in_force(const deck_hdr_t *d, const deck_group_t *g,
 int deck_lookup(const deck_hdr_t *d, const char *digits, size_t len,
                 int64_t at, deck_match_t *m)
 {
-    const deck_group_t *groups = deck_groups(d);
-    uint32_t g = trie_lookup((const uint8_t *)d + d->trie_off, digits, len,
+    uint32_t u = trie_lookup((const uint8_t *)d + d->trie_off, digits, len,
                              NULL);
     m->deck = d;
     m->nrows = 0;
-    while (g != TRIE_NONE) {
-        m->nrows = deck_in_force(d, &groups[g], at, m);
+    while (u != TRIE_NONE) {
+        const deck_group_t *g = deck_record(d, u);
+        m->nrows = deck_in_force(g, at, m);
         if (m->nrows > 0) {
-            m->group = &groups[g];
+            m->group = g;
             m->zone = &deck_zones(d)[m->rows[0]->zone];
             return DECK_OK;
         }
-        g = groups[g].parent;
+        u = g->parent;
     }
     m->group = NULL;
     m->zone = NULL;
@@ -351,27 +384,53 @@ int deck_entry_verify(const deck_hdr_t *d, const deck_entry_t *e)
     return e->check == deck_entry_sum(d->version, e);
 }
 
+/* Walks the records in order: each whole, its rows verified; marks where
+ * records start so that parent links can be checked. */
+static int deck_check_records(const deck_hdr_t *d, uint8_t *start)
+{
+    uint64_t ngroups = 0, nentries = 0;
+    for (uint64_t u = 0; u < d->recs_units;) {
+        const deck_group_t *g = deck_record(d, (uint32_t)u);
+        if (g->n == 0 || g->len == 0 || g->len > DECK_MAX_PREFIX
+            || deck_rec_units(g->n) > d->recs_units - u)
+            return DECK_ECORRUPT;
+        const deck_entry_t *e = deck_rows(g);
+        for (uint32_t i = 0; i < g->n; i++)
+            if (e[i].zone >= d->nzones || !deck_entry_verify(d, &e[i]))
+                return DECK_ECORRUPT;
+        start[u] = 1;
+        ngroups++;
+        nentries += g->n;
+        u += deck_rec_units(g->n);
+    }
+    return ngroups == d->ngroups && nentries == d->nentries ? DECK_OK
+                                                           : DECK_ECORRUPT;
+}
+
 int deck_check(const deck_hdr_t *d, size_t size)
 {
     if (size < sizeof *d || d->magic != DECK_MAGIC || d->size > size
-        || d->zones_off > d->size || d->groups_off > d->size
-        || d->entries_off > d->size || d->trie_off > d->size
+        || d->zones_off > d->size || d->recs_off > d->size
+        || d->trie_off > d->size
         || (d->size - d->zones_off) / sizeof(deck_zone_t) < d->nzones
-        || (d->size - d->groups_off) / sizeof(deck_group_t) < d->ngroups
-        || (d->size - d->entries_off) / sizeof(deck_entry_t) < d->nentries)
+        || (d->size - d->recs_off) / DECK_REC_UNIT < d->recs_units
+        || d->recs_units >= TRIE_NONE)
         return DECK_ECORRUPT;
-    const deck_group_t *g = deck_groups(d);
-    for (uint32_t i = 0; i < d->ngroups; i++)
-        if (g[i].first > d->nentries || g[i].n > d->nentries - g[i].first
-            || (g[i].parent != TRIE_NONE && g[i].parent >= d->ngroups))
-            return DECK_ECORRUPT;
-    const deck_entry_t *e = deck_entries(d);
-    for (uint32_t i = 0; i < d->nentries; i++)
-        if (e[i].zone >= d->nzones || !deck_entry_verify(d, &e[i]))
-            return DECK_ECORRUPT;
-    if (trie_image_check((const uint8_t *)d + d->trie_off,
-                         d->size - d->trie_off) != TRIE_OK
-        || trie_image_count((const uint8_t *)d + d->trie_off) != d->ngroups)
-        return DECK_ECORRUPT;
-    return DECK_OK;
+    uint8_t *start = calloc(d->recs_units + 1, 1);
+    if (start == NULL)
+        return DECK_ENOMEM;
+    int rc = deck_check_records(d, start);
+    for (uint64_t u = 0; rc == DECK_OK && u < d->recs_units; u++) {
+        uint32_t p = start[u] ? deck_record(d, (uint32_t)u)->parent : TRIE_NONE;
+        if (p != TRIE_NONE && (p >= d->recs_units || !start[p]))
+            rc = DECK_ECORRUPT;
+    }
+    free(start);
+    if (rc == DECK_OK
+        && (trie_image_check((const uint8_t *)d + d->trie_off,
+                             d->size - d->trie_off) != TRIE_OK
+            || trie_image_count((const uint8_t *)d + d->trie_off)
+               != d->ngroups))
+        rc = DECK_ECORRUPT;
+    return rc;
 }

@@ -3,13 +3,17 @@
  *
  * A deck is one contiguous, position-independent block in the region heap:
  *
- *   +--------+--------+-----------------+-----------------+-------------+
- *   | header | zones  | groups          | entries         | trie image  |
- *   |        |        | (one per prefix)| (rates, sorted) | (trie.h)    |
- *   +--------+--------+-----------------+-----------------+-------------+
+ *   +--------+--------+-----------------------------------+-------------+
+ *   | header | zones  | records: one per prefix, 64-byte  | trie image  |
+ *   |        |        | aligned: group header + its rows  | (trie.h)    |
+ *   +--------+--------+-----------------------------------+-------------+
  *
- * The trie maps a normalised number to the group of its longest prefix. A
- * group holds every rate row of that prefix: one per time-of-day period
+ * The trie maps a normalised number to the record of its longest prefix
+ * (its value is the record's offset in 64-byte units), and the record holds
+ * the prefix and its rows side by side, so that a lookup past the trie
+ * touches one pair of adjacent cache lines, not a group here and its rows
+ * there. A record holds every rate row of that prefix: one per time-of-day
+ * period
  * (period 0 = all times) and effective range. Rating uses the rows in force
  * at the call's start; when the longest prefix has none (closed, or not yet
  * in force), the lookup falls back to the next shorter prefix of the deck
@@ -52,8 +56,10 @@ typedef struct deck_hdr {
     int64_t  plan_id;
     uint64_t version;         /* deck_versions.version */
     uint32_t ngroups, nentries, nzones, pad;
-    uint64_t zones_off, groups_off, entries_off, trie_off;  /* from block */
+    uint64_t zones_off, recs_off, recs_units, trie_off;  /* from block */
 } deck_hdr_t;
+
+#define DECK_REC_UNIT 64          /* records are aligned to and sized in */
 
 typedef struct deck_zone {
     int64_t id;
@@ -61,11 +67,14 @@ typedef struct deck_zone {
     char    name[DECK_ZONE_NAME + 4];
 } deck_zone_t;
 
+/* The head of a record; its n rows follow it directly. */
 typedef struct deck_group {
-    uint32_t first, n;        /* its entries */
-    uint32_t parent;          /* group of the next shorter prefix, or NONE */
+    uint32_t n;               /* rows of this prefix, >= 1 */
+    uint32_t parent;          /* record (unit) of the next shorter prefix
+                                 of the deck, or TRIE_NONE */
     uint8_t  len;
     char     prefix[DECK_MAX_PREFIX + 1];
+    uint8_t  pad[2];
 } deck_group_t;
 
 typedef struct deck_entry {
@@ -133,14 +142,16 @@ int deck_entry_verify(const deck_hdr_t *d, const deck_entry_t *e);
  * DECK_ECORRUPT. Linear in the deck; for adoption and tests. */
 int deck_check(const deck_hdr_t *d, size_t size);
 
-static inline const deck_group_t *deck_groups(const deck_hdr_t *d)
+static inline const deck_group_t *deck_record(const deck_hdr_t *d,
+                                              uint32_t unit)
 {
-    return (const deck_group_t *)((const uint8_t *)d + d->groups_off);
+    return (const deck_group_t *)((const uint8_t *)d + d->recs_off
+                                  + (uint64_t)unit * DECK_REC_UNIT);
 }
 
-static inline const deck_entry_t *deck_entries(const deck_hdr_t *d)
+static inline const deck_entry_t *deck_rows(const deck_group_t *g)
 {
-    return (const deck_entry_t *)((const uint8_t *)d + d->entries_off);
+    return (const deck_entry_t *)(g + 1);
 }
 
 static inline const deck_zone_t *deck_zones(const deck_hdr_t *d)

@@ -74,9 +74,12 @@ static void test_dates_and_fallback(void)
     memcpy(copy, d, d->size);
     memset(d, 0xdb, d->size);
     TEST_EQ_I64(rate_at(copy, "12125550000", T2020 + 10, &p), 200);
-    deck_entry_t *e = (deck_entry_t *)deck_entries(copy);
-    e[1].tariff.per_minute++;
-    TEST_CHECK(!deck_entry_verify(copy, &e[1]));
+    deck_match_t m;
+    TEST_EQ_I64(deck_lookup(copy, "12125550000", 11, T2020 + 10, &m),
+                DECK_OK);
+    deck_entry_t *e = (deck_entry_t *)m.rows[0];
+    e->tariff.per_minute++;
+    TEST_CHECK(!deck_entry_verify(copy, e));
     TEST_EQ_I64(deck_check(copy, copy->size), DECK_ECORRUPT);
     free(d);
     free(copy);
