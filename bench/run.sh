@@ -23,16 +23,31 @@ for b in "$out"/bench/bench_*; do
 done
 
 # Ratios: name = numerator / denominator, both from this run.
+# A denominator may be given as a|b: the first figure present is used
+# (BENCH_QUICK runs the PostgreSQL side on a 100k deck).
 ratio() {
   awk -v n="$2" -v d="$3" -v name="$1" '
+    BEGIN { nd = split(d, ds, "|") }
     $1 == "BENCH" && $2 == n { a = $3 }
-    $1 == "BENCH" && $2 == d { b = $3 }
-    END { if (a != "" && b > 0) printf "BENCH %s %.2f x\n", name, a / b }' "$results"
+    $1 == "BENCH" { for (i = 1; i <= nd; i++) if ($2 == ds[i] && !(i in v)) v[i] = $3 }
+    END {
+      for (i = 1; i <= nd; i++) if (i in v) { b = v[i]; break }
+      if (a != "" && b > 0) printf "BENCH %s %.2f x\n", name, a / b
+    }' "$results"
 }
 {
-  ratio lpm_ratio_vs_pg_prefix lpm_1m_per_sec pg_prefix_lpm_1m_per_sec
-  ratio lpm_ratio_vs_pg_seed   lpm_1m_per_sec pg_seed_lpm_1m_per_sec
+  ratio lpm_ratio_vs_pg_prefix lpm_1m_per_sec \
+    'pg_prefix_lpm_1m_per_sec|pg_prefix_lpm_100k_per_sec'
+  ratio lpm_ratio_vs_pg_seed lpm_1m_per_sec \
+    'pg_seed_lpm_1m_per_sec|pg_seed_lpm_100k_per_sec'
   ratio lpm_ratio_vs_pointer_trie lpm_1m_per_sec lpm_pointer_trie_1m_per_sec
+  ratio rating_full_vs_lookup_only rating_full_1m_per_sec \
+    rating_lookup_1m_per_sec
 } | tee -a "$results"
+
+# One readable table: every figure, in the order measured.
+echo
+printf '%-40s %16s  %s\n' figure value unit
+awk '$1 == "BENCH" { printf "%-40s %16s  %s\n", $2, $3, $4 }' "$results"
 rm -f "$results"
 exit $status
