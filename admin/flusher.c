@@ -1121,11 +1121,16 @@ int flusher_set_conninfo(flusher_t *f, const char *conninfo)
     return FLUSHER_OK;
 }
 
-int flusher_drain_once(flusher_t *f, uint64_t *records)
+/* Batches until one takes nothing, at most as many as the records
+ * published now need: producers that keep appending cannot keep it here
+ * forever. */
+static int fl_drain(flusher_t *f, uint64_t *records)
 {
     uint64_t total = 0;
     int rc = FLUSHER_OK;
-    for (;;) {
+    fl_has_work(f);
+    uint64_t max = uatomic_read(&f->st.lag) / f->batch + 2;
+    for (uint64_t k = 0; k < max; k++) {
         int64_t n = fl_batch(f);
         if (n < 0) {
             rc = FLUSHER_EDB;
@@ -1138,6 +1143,11 @@ int flusher_drain_once(flusher_t *f, uint64_t *records)
     if (records != NULL)
         *records = total;
     return rc;
+}
+
+int flusher_drain_once(flusher_t *f, uint64_t *records)
+{
+    return fl_drain(f, records);
 }
 
 /* Sleeps ms, waking every 10 ms to look at *stop. */
@@ -1166,7 +1176,7 @@ int flusher_run(flusher_t *f, volatile sig_atomic_t *stop)
         if (n == 0)
             fl_sleep(f->idle_ms, stop);
     }
-    return flusher_drain_once(f, NULL);
+    return fl_drain(f, NULL);
 }
 
 void flusher_stats(const flusher_t *f, flusher_stats_t *out)

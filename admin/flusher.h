@@ -89,7 +89,8 @@ int flusher_set_conninfo(flusher_t *f, const char *conninfo);
 
 /*
  * Drains what is in the journal now, batch after batch, until a batch
- * finds nothing; no sleeping, no retry. *records (may be NULL) receives
+ * finds nothing (or, while producers keep appending, after as many batches
+ * as the records published at the call need); no sleeping, no retry. *records (may be NULL) receives
  * how many records committed (rejects included). FLUSHER_OK, or
  * FLUSHER_EDB after the failed batch was rolled back (what committed
  * before it stays committed and released).

@@ -29,7 +29,7 @@
  * The flush figures use 200k records (BENCH_QUICK=1: 50k): 60 % call
  * debits (a ledger row and a CDR), 20 % free calls (a CDR), 20 %
  * recharges (a ledger row): 1.4 rows per record. The naive run replays the
- * first 60k records (20k quick) of the same journal into the emptied
+ * first 40k records (15k quick) of the same journal into the emptied
  * tables, so both figures are rows per second of the same rows; the naive
  * way is too slow to replay all of them within the time budget.
  * Needs DATABASE_URL and APOLO_TOP (bench/run.sh sets both).
@@ -438,7 +438,7 @@ static int64_t q_i64(PGconn *c, const char *sql)
 static void bench_flush(int quick)
 {
     uint64_t nrec = quick ? 50000 : 200000;
-    uint64_t nnaive = quick ? 20000 : 60000;
+    uint64_t nnaive = quick ? 15000 : 40000;
     char path[64], ci[1024];
     PGconn *c = testdb_open("bench_journal");
     if (c == NULL)

@@ -425,8 +425,10 @@ int cat_builder_emit(cat_builder_t *b, void *dst, size_t size)
         memcpy(base + plans[i].windows_off, bp->windows,
                bp->p.nwindows * sizeof(rate_window_t));
     }
-    memcpy(base + h.accts_off, b->accts, b->naccts * sizeof *b->accts);
-    memcpy(base + h.exts_off, b->exts, b->nexts * sizeof *b->exts);
+    if (b->naccts > 0)          /* memcpy from NULL is undefined, even of 0 */
+        memcpy(base + h.accts_off, b->accts, b->naccts * sizeof *b->accts);
+    if (b->nexts > 0)
+        memcpy(base + h.exts_off, b->exts, b->nexts * sizeof *b->exts);
     memcpy(base, &h, sizeof h);
     return cat_emit_indexes((cat_hdr_t *)base, base);
 }

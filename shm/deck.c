@@ -336,8 +336,9 @@ int deck_builder_emit(const deck_builder_t *b, void *dst, size_t size)
     h->ngroups = b->ngroups;
     h->nentries = (uint32_t)b->nrows;
     h->nzones = b->nzones;
-    memcpy((uint8_t *)dst + h->zones_off, b->zones,
-           b->nzones * sizeof *b->zones);
+    if (b->nzones > 0)          /* memcpy from NULL is undefined, even of 0 */
+        memcpy((uint8_t *)dst + h->zones_off, b->zones,
+               b->nzones * sizeof *b->zones);
     for (uint32_t g = 0; g < b->ngroups; g++)
         deck_emit_record(b, &b->groups[g], (uint8_t *)dst + h->recs_off);
     return trie_builder_emit(b->trie, (uint8_t *)dst + h->trie_off,

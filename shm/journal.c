@@ -182,6 +182,7 @@ int jrn_writer_open(jrn_t *j, jrn_writer_t *w)
             w->j = j;
             w->ring = r;
             w->index = i;
+            w->owner = me;      /* getpid/gettid once, not per movement */
             return JRN_OK;
         }
     }
@@ -269,7 +270,7 @@ int jrn_move(jrn_writer_t *w, acct_shm_t *a, uint32_t slot, jrn_kind_t kind,
              uint64_t *seq, money_t *balance_after)
 {
     money_t b, h, after;
-    uint64_t me = jrn_me();
+    uint64_t me = w->owner;
 
     if (delta_balance == 0 || len > JRN_PAYLOAD_MAX
         || (len > 0 && payload == NULL) || slot >= a->nslots)

@@ -139,6 +139,7 @@ typedef struct jrn_writer {
     jrn_t      *j;
     jrn_ring_t *ring;
     uint32_t    index;
+    uint64_t    owner;    /* pid << 32 | tid of the thread that opened it */
 } jrn_writer_t;
 
 /* ---- supervisor ------------------------------------------------------- */
