@@ -8,15 +8,39 @@
  * the running one's snapshot may predate the change the requester just
  * committed. Many requests during one reload share the next one.
  *
- * NOTES: a waiter names an fd; whoever closes that fd (a client leaving,
- * a child reaped) drops its waiters first, so a reply never goes to a new
- * connection that reused the number.
+ * Besides reload, status and ping (shm/ctl.h), one read-only command:
+ *
+ *   account <id>   the live balance of accounts.id <id> in the region:
+ *                  "ok id=<id> balance=<b> reserved=<r> headroom=<h>"
+ *                  (micro-units; balance and headroom are one atomic
+ *                  snapshot, reserved = balance + credit_limit - headroom),
+ *                  or "error unknown account <id>" (not in the current
+ *                  catalog), "error usage: account <id>", "error busy: a
+ *                  reload is running, retry" (see NOTES).
+ *                  Once the journal is drained, balance equals
+ *                  accounts.balance in PostgreSQL (tests/t_crash.sh
+ *                  checks exactly that).
+ *
+ * NOTES
+ * - A waiter names an fd; whoever closes that fd (a client leaving, a
+ *   child reaped) drops its waiters first, so a reply never goes to a new
+ *   connection that reused the number.
+ * - `account` looks the id up in the current catalog from the main thread,
+ *   which is not a QSBR reader. That is safe only while no job runs: retired
+ *   catalogs are reclaimed by the main loop itself (sup_reclaim, which runs
+ *   between requests, never during one), except by a reload job that runs
+ *   out of heap (pub_deck reclaims) -- so the command is refused while a
+ *   job runs. The slot itself is never reused (account.h).
  */
 #include "engine/sup_int.h"
+#include "shm/account.h"
+#include "shm/catalog.h"
 #include "shm/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <libgen.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -120,6 +144,33 @@ static void sup_status(sup_t *s, char *out, size_t cap)
              children_running(&s->kids), (int)getpid());
 }
 
+/* "account <id>": the region's view of one account (see the top). */
+static void sup_account(sup_t *s, const char *arg, char *out, size_t cap)
+{
+    char *end;
+    errno = 0;
+    long long id = strtoll(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || errno != 0 || id <= 0) {
+        snprintf(out, cap, "error usage: account <id>");
+        return;
+    }
+    if (s->job.running) {
+        snprintf(out, cap, "error busy: a reload is running, retry");
+        return;
+    }
+    const cat_hdr_t *cat = cat_current(&s->region);
+    const cat_acct_t *ca = cat ? cat_account(cat, (int64_t)id) : NULL;
+    acct_view_t v;
+    if (ca == NULL || acct_view(region_area(&s->region, REGION_AREA_ACCOUNTS),
+                                ca->slot, &v) != ACCT_OK || v.id != id) {
+        snprintf(out, cap, "error unknown account %lld", id);
+        return;
+    }
+    snprintf(out, cap, "ok id=%lld balance=%" PRId64 " reserved=%" PRId64
+             " headroom=%" PRId64, id, (int64_t)v.balance,
+             (int64_t)v.reserved, (int64_t)v.headroom);
+}
+
 /* Handles one request; replies now unless it waits for a reload. */
 static void sup_request(sup_t *s, int fd, uint64_t id, const char *cmd)
 {
@@ -139,6 +190,8 @@ static void sup_request(sup_t *s, int fd, uint64_t id, const char *cmd)
         sup_status(s, reply, sizeof reply);
     else if (strcmp(cmd, "ping") == 0)
         snprintf(reply, sizeof reply, "ok pong");
+    else if (strncmp(cmd, "account ", 8) == 0 || strcmp(cmd, "account") == 0)
+        sup_account(s, cmd[7] ? cmd + 8 : "", reply, sizeof reply);
     else
         snprintf(reply, sizeof reply, "error unknown command");
     ctl_reply(fd, id, reply);

@@ -21,6 +21,11 @@
  *            next reload, which starts after it (one reload at a time).
  *   status   "ok ready=<0|1> catalog=<version> reloads=<n> children=<n>"
  *   ping     "ok pong"
+ *   account <id>
+ *            "ok id=<id> balance=<b> reserved=<r> headroom=<h>" (micro-
+ *            units; balance and headroom one atomic snapshot), or "error
+ *            unknown account <id>", or "error busy: a reload is running,
+ *            retry" (a reload may free the catalog being read)
  * Unknown commands get "error unknown command".
  *
  * This is how a configuration change committed in PostgreSQL by the admin
