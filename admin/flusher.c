@@ -315,11 +315,10 @@ static int fl_res_ok(const PGresult *res)
     return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
 }
 
-/* Runs sql (no parameters; several statements allowed). 0, or -1 with the
- * error kept. *out (may be NULL) receives the last result. */
-static int fl_exec(flusher_t *f, const char *sql, PGresult **out)
+/* Keeps a failed result's error, or hands a good one to *out (NULL:
+ * cleared). 0, or -1 with the error kept. */
+static int fl_result(flusher_t *f, PGresult *res, PGresult **out)
 {
-    PGresult *res = PQexec(f->conn, sql);
     if (res == NULL || !fl_res_ok(res)) {
         fl_set_res_err(f, res);
         PQclear(res);
@@ -332,21 +331,18 @@ static int fl_exec(flusher_t *f, const char *sql, PGresult **out)
     return 0;
 }
 
+/* Runs sql (no parameters; several statements allowed). */
+static int fl_exec(flusher_t *f, const char *sql, PGresult **out)
+{
+    return fl_result(f, PQexec(f->conn, sql), out);
+}
+
 static int fl_params(flusher_t *f, const char *sql, int n,
                      const char *const *vals, const int *lens,
                      const int *fmts, PGresult **out)
 {
-    PGresult *res = PQexecParams(f->conn, sql, n, NULL, vals, lens, fmts, 0);
-    if (res == NULL || !fl_res_ok(res)) {
-        fl_set_res_err(f, res);
-        PQclear(res);
-        return -1;
-    }
-    if (out != NULL)
-        *out = res;
-    else
-        PQclear(res);
-    return 0;
+    return fl_result(f, PQexecParams(f->conn, sql, n, NULL, vals, lens, fmts,
+                                     0), out);
 }
 
 static void fl_disconnect(flusher_t *f)
