@@ -58,6 +58,13 @@ static int children_count(const child_kind_t *k, const conf_t *conf,
                           int64_t *n)
 {
     conf_err_t err;
+    if (k->count != NULL) {
+        int c = k->count(conf);
+        if (c < 0)
+            return -1;
+        *n = c;
+        return 0;
+    }
     if (k->count_key == NULL) {
         *n = 1;
         return 0;
@@ -110,7 +117,8 @@ int children_init(children_t *cs, const child_kind_t *kinds, size_t nkinds,
         children_count(&kinds[k], env->conf, &n);
         for (int i = 1; i <= n; i++)
             child_setup(&cs->v[cs->n++], &kinds[k], i,
-                        kinds[k].count_key != NULL);
+                        kinds[k].count_key != NULL
+                        || kinds[k].count != NULL);
     }
     return 0;
 }

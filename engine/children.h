@@ -51,6 +51,8 @@ typedef struct child_kind {
     const char   *name;        /* "admin", "loadgen", later "esl", "cucm" */
     child_main_fn main;
     const char   *count_key;   /* configuration key of its count; NULL: 1 */
+    int         (*count)(const conf_t *conf);   /* or this (esl: one per
+                                                   node); -1: bad config */
     int           ctl;         /* 1: gets a control channel (ctl.h) */
     int           stop_last;   /* 1: stopped after all the others (the
                                   admin: its flusher's last drain must see

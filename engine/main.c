@@ -17,6 +17,7 @@
 #include "shm/conf.h"
 #include "shm/ctl.h"
 #include "shm/log.h"
+#include "workers/esl.h"
 #include "workers/loadgen.h"
 
 #include <errno.h>
@@ -32,13 +33,10 @@
 
 /* The children, in start order. One line per kind of worker. */
 static const child_kind_t apolo_kinds[] = {
-    /* name     main          count key        ctl stop_last */
-    { "admin",   admin_main,   NULL,            1,  1 },
-    { "loadgen", loadgen_main, "loadgen.count", 0,  0 },
-    /* Workers to come (issues 4 and 7), each with its count key in
-     * shm/conf.c:
-     * { "esl",  esl_main,  "esl.count",  0, 0 },
-     * { "cucm", cucm_main, "cucm.count", 0, 0 }, */
+    { .name = "admin", .main = admin_main, .ctl = 1, .stop_last = 1 },
+    { .name = "esl", .main = esl_main, .count = esl_node_count },
+    { .name = "loadgen", .main = loadgen_main, .count_key = "loadgen.count" },
+    /* To come (issue 7): { .name = "cucm", .main = cucm_main, ... } */
 };
 
 static void usage(FILE *f)

@@ -34,6 +34,7 @@
  */
 #include "engine/sup_int.h"
 #include "shm/account.h"
+#include "shm/calls.h"
 #include "shm/catalog.h"
 #include "shm/log.h"
 
@@ -137,11 +138,13 @@ static void sup_accept(sup_t *s, int64_t now_ms)
 static void sup_status(sup_t *s, char *out, size_t cap)
 {
     snprintf(out, cap, "ok ready=%d catalog=%llu reloads=%llu "
-             "reload_failures=%llu children=%d pid=%d", s->ready,
+             "reload_failures=%llu children=%d calls=%u pid=%d", s->ready,
              (unsigned long long)s->catalog_version,
              (unsigned long long)s->reloads,
              (unsigned long long)s->reload_failures,
-             children_running(&s->kids), (int)getpid());
+             children_running(&s->kids),
+             calls_count(region_area(&s->region, REGION_AREA_CALLS)),
+             (int)getpid());
 }
 
 /* "account <id>": the region's view of one account (see the top). */

@@ -30,6 +30,7 @@
 #include "engine/notify.h"
 #include "engine/sup_int.h"
 #include "shm/account.h"
+#include "shm/calls.h"
 #include "shm/catalog.h"
 #include "shm/log.h"
 #include "shm/qsbr.h"
@@ -165,6 +166,7 @@ static int sup_region(sup_t *s)
     region_config_t cfg = {
         .max_readers = (uint32_t)s->conf.region_max_readers,
         .max_accounts = (uint32_t)s->conf.region_max_accounts,
+        .max_calls = (uint32_t)s->conf.region_max_calls,
         .heap_bytes = (uint64_t)s->conf.region_heap_mb << 20 };
     int rc = region_create(&s->region, &cfg);
     if (rc != REGION_OK)
@@ -452,6 +454,10 @@ static void sup_reap(sup_t *s, int64_t now)
 
     sig_chld = 0;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        /* The calls first: they read the dead worker's journal ring, which
+         * jrn_recover_pid then frees for others (calls.h). */
+        calls_recover_pid(region_area(&s->region, REGION_AREA_CALLS),
+                          &s->jrn, pid);
         jrn_recover_pid(&s->jrn, a, pid);
         qsbr_forget_pid(q, pid);
         if (pid == s->stuck_pid)

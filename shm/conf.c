@@ -101,6 +101,54 @@ static const conf_key_t conf_keys[] = {
     { "loadgen.total", "0", CONF_T_INT, 0, 0, INT64_C(1) << 50,
       CONF_FIELD(loadgen_total),
       "Movements each generator makes before it idles; 0: no limit." },
+    { "region.max_calls", "32768", CONF_T_INT, 0, 0, 16777216,
+      CONF_FIELD(region_max_calls),
+      "Active call slots of the shared region (576 bytes each): the most "
+      "calls all ESL workers together may have live at once." },
+    { "esl.nodes", "", CONF_T_STR, CONF_F_SECRET, 0, 0, CONF_NOFIELD,
+      "FreeSWITCH Event Socket nodes, comma separated, each "
+      "password@host:port; one ESL worker per node. Empty: no ESL worker." },
+    { "esl.authorize_on", "park", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "park: authorize unanswered legs on CHANNEL_PARK and transfer them "
+      "to esl.transfer_context; create: on CHANNEL_CREATE of inbound legs, "
+      "without transfer (the dialplan goes on by itself)." },
+    { "esl.transfer_context", "billing_ok", CONF_T_STR, 0, 0, 0,
+      CONF_NOFIELD,
+      "Dialplan context an authorized parked call is transferred to "
+      "(uuid_transfer <uuid> <destination> XML <context>)." },
+    { "esl.debit_interval_sec", "60", CONF_T_INT, 0, 1, 3600,
+      CONF_FIELD(esl_debit_interval_sec),
+      "Seconds of talk each reservation covers; a call's reservation is "
+      "extended by this much before it runs out." },
+    { "esl.max_call_sec", "14400", CONF_T_INT, 0, 1, 604800,
+      CONF_FIELD(esl_max_call_sec),
+      "Longest call authorized, whatever the balance." },
+    { "esl.ring_allowance_sec", "30", CONF_T_INT, 0, 0, 3600,
+      CONF_FIELD(esl_ring_allowance_sec),
+      "Ringing time the fail-safe sched_hangup set at park allows for "
+      "before the paid seconds start (re-armed at answer when exceeded)." },
+    { "esl.charge_inbound", "0", CONF_T_INT, 0, 0, 1,
+      CONF_FIELD(esl_charge_inbound),
+      "1: inbound calls (from outside to an extension) are rated and "
+      "charged to the called extension's account." },
+    { "esl.charge_internal", "0", CONF_T_INT, 0, 0, 1,
+      CONF_FIELD(esl_charge_internal),
+      "1: calls between two extensions are rated and charged." },
+    { "esl.max_resync_kills", "10", CONF_T_INT, 0, 0, 1000000,
+      CONF_FIELD(esl_max_resync_kills),
+      "Most calls one resynchronisation may hang up (calls past their paid "
+      "time); the rest are logged and left to their fail-safe." },
+    { "esl.low_balance_sound", "", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "Played to the caller (uuid_broadcast) when a call's account falls "
+      "below its low-balance threshold; empty: only the warning event." },
+    { "esl.reconnect_max_ms", "5000", CONF_T_INT, 0, 100, 600000,
+      CONF_FIELD(esl_reconnect_max_ms),
+      "Longest delay between reconnection attempts (from 100 ms, "
+      "doubling)." },
+    { "esl.max_frame_kb", "65536", CONF_T_INT, 0, 64, 1048576,
+      CONF_FIELD(esl_max_frame_kb),
+      "Largest Content-Length accepted from FreeSWITCH; a larger frame "
+      "drops the connection." },
     { "supervisor.stuck_reader_ms", "5000", CONF_T_INT, CONF_F_LIVE, 100,
       3600000, CONF_FIELD(stuck_reader_ms),
       "A reader that holds a retired version this long is killed (then "

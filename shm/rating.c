@@ -88,6 +88,15 @@ int rating_authorize(const region_t *r, const cat_hdr_t *c, int64_t plan_id,
                      money_t available, uint32_t cap, uint32_t *max_sec,
                      rating_quote_t *q)
 {
+    return rating_authorize_at(r, c, plan_id, dialled, len, start, start,
+                               available, cap, max_sec, q);
+}
+
+int rating_authorize_at(const region_t *r, const cat_hdr_t *c,
+                        int64_t plan_id, const char *dialled, size_t len,
+                        int64_t start, int64_t answer, money_t available,
+                        uint32_t cap, uint32_t *max_sec, rating_quote_t *q)
+{
     rate_period_tariff_t pt[DECK_MAX_PERIODS];
     rate_schedule_t s;
     uint32_t n;
@@ -95,10 +104,10 @@ int rating_authorize(const region_t *r, const cat_hdr_t *c, int64_t plan_id,
     if (rc != RATING_OK)
         return rc;
     rating_schedule(c, cat_plan(c, plan_id), &s);
-    rating_answer_row(&s, pt, n, start, q);
-    if (rate_max_seconds_at(&s, pt, n, start, available, q->rounding, cap,
+    rating_answer_row(&s, pt, n, answer, q);
+    if (rate_max_seconds_at(&s, pt, n, answer, available, q->rounding, cap,
                             max_sec) != RATE_OK
-        || rate_cost_at(&s, pt, n, start, *max_sec, q->rounding, &q->cost,
+        || rate_cost_at(&s, pt, n, answer, *max_sec, q->rounding, &q->cost,
                         &q->trace) != RATE_OK)
         return RATING_EPRICE;
     q->rounded_sec = q->trace.rounded_sec;

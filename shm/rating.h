@@ -59,6 +59,14 @@ int rating_authorize(const region_t *r, const cat_hdr_t *c, int64_t plan_id,
                      money_t available, uint32_t cap, uint32_t *max_sec,
                      rating_quote_t *q);
 
+/* The same for a call rated at `start` (the rate in force then) and
+ * answered at `answer` (time-of-day periods count from there): metering
+ * a call in progress. */
+int rating_authorize_at(const region_t *r, const cat_hdr_t *c,
+                        int64_t plan_id, const char *dialled, size_t len,
+                        int64_t start, int64_t answer, money_t available,
+                        uint32_t cap, uint32_t *max_sec, rating_quote_t *q);
+
 const char *rating_strerror(int err);
 
 #endif

@@ -1,0 +1,139 @@
+/*
+ * calls.c -- the active calls table (see calls.h).
+ *
+ * NOTES
+ * - The seqlock is the kernel's pattern on shared memory: the owner makes
+ *   the counter odd, writes, makes it even; a reader that saw the same
+ *   even value before and after its copy has a consistent copy. The copy
+ *   may race with the writer (it is thrown away when it did): it is a byte
+ *   copy of plain data, never dereferenced before the check.
+ * - A writer that dies mid-write leaves the counter odd. Readers give up
+ *   after CALLS_READ_TRIES instead of spinning; the supervisor (reaping)
+ *   makes the counter even again, since nobody writes that slot any more.
+ */
+#include "shm/calls.h"
+#include "shm/log.h"
+
+#include <inttypes.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+#include <urcu/arch.h>
+#include <urcu/uatomic.h>
+
+#define CALLS_READ_TRIES 64
+
+uint64_t calls_shm_size(uint32_t nslots)
+{
+    return sizeof(calls_shm_t) + (uint64_t)nslots * sizeof(call_slot_t);
+}
+
+void calls_shm_init(calls_shm_t *c, uint32_t nslots)
+{
+    memset(c, 0, calls_shm_size(nslots));
+    c->nslots = nslots;
+}
+
+int32_t calls_claim(calls_shm_t *c, uint32_t tag, uint32_t *hint)
+{
+    uint32_t n = c->nslots, start = *hint < n ? *hint : 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = start + k < n ? start + k : start + k - n;
+        call_slot_t *s = &c->slots[i];
+        if (CMM_LOAD_SHARED(s->owner) != 0
+            || uatomic_cmpxchg(&s->owner, 0, tag) != 0)
+            continue;
+        /* Ours. Keep the seqlock counter: a reader mid-copy of the last
+         * call in this slot must still see it move. */
+        calls_write_begin(s);
+        uint32_t seq = s->seq;
+        memset((uint8_t *)s + offsetof(call_slot_t, state), 0,
+               sizeof *s - offsetof(call_slot_t, state));
+        s->seq = seq;
+        s->pid = (int32_t)getpid();
+        s->acct_slot = UINT32_MAX;
+        calls_write_end(s);
+        *hint = i + 1 < n ? i + 1 : 0;
+        return (int32_t)i;
+    }
+    return -1;
+}
+
+void calls_write_begin(call_slot_t *s)
+{
+    CMM_STORE_SHARED(s->seq, s->seq + 1);
+    cmm_smp_wmb();
+}
+
+void calls_write_end(call_slot_t *s)
+{
+    cmm_smp_wmb();
+    CMM_STORE_SHARED(s->seq, s->seq + 1);
+}
+
+void calls_free(call_slot_t *s)
+{
+    calls_write_begin(s);
+    s->state = CALL_FREE;
+    calls_write_end(s);
+    uatomic_set(&s->owner, 0);
+}
+
+int calls_read(const calls_shm_t *c, uint32_t i, call_slot_t *out)
+{
+    if (i >= c->nslots)
+        return 0;
+    const call_slot_t *s = &c->slots[i];
+    for (int t = 0; t < CALLS_READ_TRIES; t++) {
+        if (CMM_LOAD_SHARED(s->owner) == 0)
+            return 0;
+        uint32_t s1 = CMM_LOAD_SHARED(s->seq);
+        if (s1 & 1) {
+            sched_yield();
+            continue;
+        }
+        cmm_smp_rmb();
+        memcpy(out, (const void *)s, sizeof *out);
+        cmm_smp_rmb();
+        if (CMM_LOAD_SHARED(s->seq) == s1)
+            return out->state != CALL_FREE;
+    }
+    return 0;
+}
+
+uint32_t calls_count(const calls_shm_t *c)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->nslots; i++)
+        n += CMM_LOAD_SHARED(c->slots[i].owner) != 0;
+    return n;
+}
+
+int calls_recover_pid(calls_shm_t *c, const jrn_t *j, pid_t pid)
+{
+    int settled = 0;
+    for (uint32_t i = 0; i < c->nslots; i++) {
+        call_slot_t *s = &c->slots[i];
+        if (CMM_LOAD_SHARED(s->owner) == 0 || s->pid != (int32_t)pid)
+            continue;
+        if (s->seq & 1)
+            s->seq++;           /* died mid-write: nobody writes it now */
+        if (s->state != CALL_FINAL || s->fin_seq == CALLS_FIN_REDO)
+            continue;
+        const jrn_ring_t *r = s->fin_ring < j->hdr->nrings
+                                  ? jrn_ring(j, s->fin_ring) : NULL;
+        int published = r != NULL && CMM_LOAD_SHARED(r->head) > s->fin_seq;
+        LOG_INFO("calls", "call %s of dead pid %d: its record %s", s->cdr.call_id,
+                 (int)pid, published ? "was journaled" : "is journaled again"
+                                       " by the adopter");
+        if (published) {
+            calls_free(s);
+        } else {
+            calls_write_begin(s);
+            s->fin_seq = CALLS_FIN_REDO;
+            calls_write_end(s);
+        }
+        settled++;
+    }
+    return settled;
+}

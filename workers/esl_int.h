@@ -1,0 +1,150 @@
+/*
+ * esl_int.h -- what the ESL worker's two halves share: the connection
+ * (esl_conn.c: socket, framing, commands and their replies, the loop) and
+ * the calls (esl_call.c: authorize, meter, cut, record, resynchronise).
+ * Private to workers/esl*.c.
+ *
+ * One thread does everything, so nothing here is locked. A call's private
+ * state (esl_call_t) sits at the index of its region slot (calls.h): the
+ * slot is what others may see, the private part is what only we need
+ * (hash chain, timer, generation).
+ */
+#ifndef APOLO_ESL_INT_H
+#define APOLO_ESL_INT_H
+
+#include "shm/account.h"
+#include "shm/calls.h"
+#include "shm/journal.h"
+#include "shm/proc.h"
+#include "shm/qsbr.h"
+#include "workers/esl.h"
+#include "workers/esl_proto.h"
+
+#include <stdint.h>
+
+#define ESL_NONE UINT32_MAX
+
+/* The headers the worker reads from events (esl_want_t order). */
+enum {
+    EH_NAME, EH_UUID, EH_DIRECTION, EH_ANSWER_STATE, EH_CID, EH_ORIG_CID,
+    EH_DEST, EH_CONTEXT, EH_CREATED, EH_ANSWERED, EH_HUNGUP, EH_CAUSE,
+    EH_BILLSEC, EH_BILLMSEC, EH_DURATION, EH_EVENT_TS, EH_ACCOUNT,
+    EH_NWANT
+};
+
+/* What a command's reply is for. */
+typedef enum {
+    EC_IGNORE = 0,      /* +OK expected; -ERR only logged */
+    EC_AUTH,            /* auth <password> */
+    EC_SUBSCRIBE,       /* event plain ... */
+    EC_TRANSFER,        /* uuid_transfer of an authorized call */
+    EC_KILL,            /* uuid_kill */
+    EC_CHANNELS,        /* show channels as json (resync) */
+    EC_EXISTS,          /* uuid_exists (resync) */
+    EC_DUMP             /* uuid_dump json (resync: missed answer?) */
+} esl_cmd_kind_t;
+
+typedef struct esl_pending {
+    uint8_t  kind;      /* esl_cmd_kind_t */
+    uint32_t call;      /* call index or ESL_NONE */
+    uint32_t gen;       /* the call's generation when sent */
+} esl_pending_t;
+
+/* Timer actions. */
+enum { ET_NONE = 0, ET_EXTEND, ET_CUT };
+
+typedef struct esl_call {
+    uint32_t gen;         /* bumped each time the index is reused */
+    uint32_t hnext;       /* uuid hash chain */
+    uint64_t hash;        /* of the uuid */
+    int64_t  due_ms;      /* monotonic ms of the timer action, 0: none */
+    uint32_t conn_gen;    /* connection it was authorized on */
+    uint8_t  action;      /* ET_* */
+    uint8_t  live;
+    uint8_t  cut_sent;
+    uint8_t  resync_seen; /* present in the last `show channels` */
+} esl_call_t;
+
+typedef struct esl_timer {
+    int64_t  due_ms;
+    uint32_t call, gen;
+} esl_timer_t;
+
+typedef enum {
+    ES_DOWN = 0,          /* waiting to (re)connect */
+    ES_CONNECTING,        /* non-blocking connect in flight */
+    ES_AUTH,              /* waiting for auth/request, then +OK accepted */
+    ES_LIVE               /* subscribed */
+} esl_state_t;
+
+typedef struct esl_worker {
+    proc_ctx_t    *ctx;
+    esl_node_t     node;
+    region_t      *region;
+    acct_shm_t    *accts;
+    calls_shm_t   *cs;
+    qsbr_reader_t  rd;
+    jrn_writer_t   w;
+    int            have_writer;
+    uint32_t       tag, hint;
+
+    /* configuration */
+    int            park_mode;            /* 1: CHANNEL_PARK, 0: CREATE */
+    const char    *transfer_ctx, *low_sound;
+    uint32_t       interval, max_call, ring_allow;
+    int            charge_in, charge_int;
+    int64_t        max_kills, backoff_max_ms;
+
+    /* calls */
+    esl_call_t    *calls;                /* [cs->nslots] */
+    uint32_t      *buckets, bmask;
+    uint64_t      *done;                 /* hashes of recently ended uuids */
+    uint32_t       done_mask, done_next;
+    esl_timer_t   *heap;
+    uint32_t       nheap, heap_cap;
+
+    /* connection */
+    esl_state_t    state;
+    int            fd, ep, tfd;
+    esl_reader_t   in;
+    esl_want_t     want;
+    char          *out;
+    size_t         out_len, out_off, out_cap;
+    esl_pending_t *pend;                 /* FIFO ring */
+    uint32_t       pend_head, pend_n, pend_cap;
+    uint32_t       conn_gen;
+    int64_t        backoff_ms, retry_at_ms, lost_us;
+    int            auth_failed;
+    int64_t        resync_kills;          /* budget left in this resync */
+
+    /* counters (logged on stop) */
+    uint64_t       n_events, n_auth, n_refused, n_cut, n_cdrs, n_bad;
+} esl_worker_t;
+
+/* ---- esl_conn.c ---------------------------------------------------------- */
+
+/* Queues an `api` command (printf-style); its reply goes to
+ * esl_call_reply() with kind/call/gen. -1 when not connected (dropped). */
+int esl_api(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
+            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+int64_t esl_mono_ms(void);
+int64_t esl_wall_us(void);
+
+/* ---- esl_call.c ---------------------------------------------------------- */
+
+int  esl_calls_init(esl_worker_t *w);
+void esl_calls_free(esl_worker_t *w);
+/* Takes over the slots our tag holds (a predecessor's calls). */
+void esl_calls_adopt(esl_worker_t *w);
+void esl_call_event(esl_worker_t *w, const esl_event_t *ev);
+void esl_call_reply(esl_worker_t *w, const esl_pending_t *p, int ok,
+                    const char *body, size_t len);
+/* Runs the timers due; returns ms until the next (-1: none). */
+int  esl_call_timers(esl_worker_t *w);
+/* Connection up: start a resynchronisation. */
+void esl_call_resync(esl_worker_t *w);
+/* Connection lost at wall time us. */
+void esl_call_lost(esl_worker_t *w);
+
+#endif
