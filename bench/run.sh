@@ -11,11 +11,13 @@ cleanup() { "$top/tests/pg.sh" stop "$pgdir" || true; rm -rf "$pgdir"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 eval "$("$top/tests/pg.sh" start "$pgdir")" || exit 1
-export APOLO_TOP=$top
+export APOLO_TOP=$top APOLO_BUILD=$out
 
 results=$(mktemp)
 status=0
-for b in "$out"/bench/bench_*; do
+# Programs (bench/bench_*.c), then end-to-end scripts (bench/bench_*.sh)
+# that start apolod and the FreeSWITCH simulator.
+for b in "$out"/bench/bench_* "$top"/bench/bench_*.sh; do
   [ -x "$b" ] && [ -f "$b" ] || continue
   case $b in *.o|*.d) continue ;; esac
   echo "# $(basename "$b")" >&2
@@ -43,6 +45,9 @@ ratio() {
   ratio lpm_ratio_vs_pointer_trie lpm_1m_per_sec lpm_pointer_trie_1m_per_sec
   ratio rating_full_vs_lookup_only rating_full_1m_per_sec \
     rating_lookup_1m_per_sec
+  ratio esl_parse_vs_naive esl_parse_events_per_sec \
+    esl_parse_naive_events_per_sec
+  ratio esl_cps_vs_uncharged esl_cps esl_cps_uncharged_baseline
 } | tee -a "$results"
 
 # One readable table: every figure, in the order measured.
