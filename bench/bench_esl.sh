@@ -57,7 +57,8 @@ journal.path = "$work/journal"
 journal.rings = 4
 journal.slots = 262144
 region.heap_mb = 64
-region.max_calls = $((CONC + 4096))
+calls.path = "$work/calls"
+calls.max = $((CONC + 4096))
 admin.listen = "127.0.0.1:$((30000 + RANDOM % 20000))"
 ctl.socket = "$work/apolod.sock"
 supervisor.notify = 0
@@ -108,7 +109,7 @@ run() {
     "$bin" -c "$conf" >"$work/$name.log" 2>&1 &
   local sup=$!; pids+=("$sup")
   wait "$sim"
-  summary=$(grep '^FSSIM calls=' "$work/$name.sim")
+  summary=$(grep '^FSSIM' "$work/$name.sim" | tr '\n' ' ')
   # Everything in PostgreSQL (the flusher drains in batches).
   t0=$(date +%s)
   while [ "$(sql "SELECT count(*) FROM cdrs")" -lt "$CALLS" ] &&

@@ -76,6 +76,7 @@ typedef struct child {
 typedef struct child_env {
     region_t     *region;
     jrn_t        *jrn;
+    calls_shm_t  *calls;
     const conf_t *conf;
     int           keep_fd;           /* journal lock, or -1 */
     pid_t         supervisor;

@@ -8,8 +8,13 @@
 #   2. var/apolod.conf written on first run (journal and ctl socket in var/)
 #   3. migrations (apolod migrate), then engine/demo.sql if the database
 #      has no rate plan yet
-#   4. apolod in the foreground; Ctrl-C stops it cleanly (the supervisor
-#      stops its children and exits 0), then the private PostgreSQL stops
+#   4. no FreeSWITCH configured (esl.nodes neither in var/apolod.conf nor
+#      in APOLO_ESL_NODES): the simulator (tests/fssim) plays one, with a
+#      few random calls a second from the demo extensions, so that calls
+#      flow through the ESL worker (its report: var/fssim.log)
+#   5. apolod in the foreground; Ctrl-C stops it cleanly (the supervisor
+#      stops its children and exits 0), then the simulator and the private
+#      PostgreSQL stop
 #
 # While it runs, from another terminal:
 #   build/debug/apolod -c var/apolod.conf ctl status
@@ -24,7 +29,9 @@ var=$top/var
 mkdir -p "$var"
 
 pg_started=0
+sim=""
 cleanup() {
+  if [ -n "$sim" ]; then kill "$sim" 2>/dev/null; wait "$sim" 2>/dev/null; fi
   if [ "$pg_started" = 1 ]; then
     tests/pg.sh stop "$var/pg" && echo "run.sh: PostgreSQL (var/pg) stopped"
   fi
@@ -46,6 +53,7 @@ if [ ! -f "$conf" ]; then
 log_level = info
 sql_dir = "$top/sql"
 journal.path = "$var/journal"
+calls.path = "$var/calls"
 ctl.socket = "$var/apolod.sock"
 admin.listen = 127.0.0.1:8080
 region.heap_mb = 256
@@ -60,6 +68,20 @@ plans=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM rate_plans")
 if [ "$plans" = 0 ]; then
   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -1 -q -f engine/demo.sql
   echo "run.sh: demo deck loaded (engine/demo.sql)"
+fi
+
+if [ -z "${APOLO_ESL_NODES:-}" ] && ! grep -q '^ *esl\.nodes' "$conf"; then
+  port=${APOLO_FSSIM_PORT:-8021}
+  "$top/$out/fssim" --listen "127.0.0.1:$port" --quiet --calls 100000000 \
+    --cps "${APOLO_FSSIM_CPS:-2}" --concurrency 50 --ring-ms 2000 \
+    --talk-ms 5000:90000 --answer-pct 80 \
+    --callers 1001,1002,1003,2001,3001 \
+    --dests 541143210000,5491155551234,542214567890,5511987654321,34912345678,15551234567 \
+    >"$var/fssim.log" 2>&1 &
+  sim=$!
+  export APOLO_ESL_NODES="ClueCon@127.0.0.1:$port"
+  echo "run.sh: no FreeSWITCH configured: the simulator plays one on" \
+       "127.0.0.1:$port (${APOLO_FSSIM_CPS:-2} calls/s; var/fssim.log)"
 fi
 
 echo "run.sh: starting $bin -c $conf (Ctrl-C stops it)"

@@ -143,7 +143,7 @@ static void sup_status(sup_t *s, char *out, size_t cap)
              (unsigned long long)s->reloads,
              (unsigned long long)s->reload_failures,
              children_running(&s->kids),
-             calls_count(region_area(&s->region, REGION_AREA_CALLS)),
+             s->calls ? calls_count(s->calls) : 0,
              (int)getpid());
 }
 

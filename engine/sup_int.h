@@ -44,6 +44,7 @@ typedef struct sup {
     region_t    region;
     pub_t      *pub;
     jrn_t       jrn;
+    calls_shm_t *calls;       /* active calls table (calls.path) */
     int         jrn_lock_fd;
     children_t  kids;
     sup_job_t   job;

@@ -166,7 +166,6 @@ static int sup_region(sup_t *s)
     region_config_t cfg = {
         .max_readers = (uint32_t)s->conf.region_max_readers,
         .max_accounts = (uint32_t)s->conf.region_max_accounts,
-        .max_calls = (uint32_t)s->conf.region_max_calls,
         .heap_bytes = (uint64_t)s->conf.region_heap_mb << 20 };
     int rc = region_create(&s->region, &cfg);
     if (rc != REGION_OK)
@@ -244,6 +243,20 @@ static int sup_journal(sup_t *s)
     return rc;
 }
 
+/* The calls table, after the balances are whole again: what the previous
+ * apolod left live gets its reservation back before any worker runs. */
+static int sup_calls(sup_t *s)
+{
+    int rc = calls_open(conf_str(&s->conf, "calls.path"),
+                        (uint32_t)s->conf.calls_max, &s->calls);
+    if (rc != CALLS_OK)
+        return rc == CALLS_EMISMATCH ? 2 : 1;
+    calls_restore(s->calls, &s->jrn,
+                  region_area(&s->region, REGION_AREA_ACCOUNTS),
+                  cat_current(&s->region));
+    return 0;
+}
+
 /* Warnings for sizes that will bite later, not errors. */
 static void sup_check_sizes(const sup_t *s)
 {
@@ -270,12 +283,14 @@ static int sup_start(sup_t *s, const char *sql_dir,
     sup_check_sizes(s);
     if ((rc = sup_database(s, sql_dir)) || (rc = sup_lock_journal(s))
         || (rc = sup_region(s)) || (rc = sup_journal(s))
+        || (rc = sup_calls(s))
         || (rc = sup_ctl_open(s)))
         return rc;
     if (job_init(&s->job, s->db, &s->region, s->pub) != 0)
         return 1;
     s->job_ok = 1;
     child_env_t env = { .region = &s->region, .jrn = &s->jrn,
+                        .calls = s->calls,
                         .conf = &s->conf, .keep_fd = s->jrn_lock_fd,
                         .supervisor = getpid() };
     if (children_init(&s->kids, kinds, nkinds, &env) != 0)
@@ -456,8 +471,7 @@ static void sup_reap(sup_t *s, int64_t now)
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         /* The calls first: they read the dead worker's journal ring, which
          * jrn_recover_pid then frees for others (calls.h). */
-        calls_recover_pid(region_area(&s->region, REGION_AREA_CALLS),
-                          &s->jrn, pid);
+        calls_recover_pid(s->calls, &s->jrn, pid);
         jrn_recover_pid(&s->jrn, a, pid);
         qsbr_forget_pid(q, pid);
         if (pid == s->stuck_pid)
@@ -530,6 +544,8 @@ static void sup_cleanup(sup_t *s)
         jrn_sync(&s->jrn);
         jrn_close(&s->jrn);
     }
+    calls_close(s->calls);
+    s->calls = NULL;
     sup_ctl_close(s);
     children_free(&s->kids);
     if (s->job.running)

@@ -14,9 +14,14 @@
 #include "shm/calls.h"
 #include "shm/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <urcu/arch.h>
 #include <urcu/uatomic.h>
@@ -31,7 +36,64 @@ uint64_t calls_shm_size(uint32_t nslots)
 void calls_shm_init(calls_shm_t *c, uint32_t nslots)
 {
     memset(c, 0, calls_shm_size(nslots));
+    c->magic = CALLS_MAGIC;
+    c->version = CALLS_VERSION;
     c->nslots = nslots;
+    c->slot_size = sizeof(call_slot_t);
+}
+
+int calls_open(const char *path, uint32_t nslots, calls_shm_t **out)
+{
+    uint64_t size = calls_shm_size(nslots);
+    struct stat st;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        LOG_ERROR("calls", errno, "cannot open %s", path);
+        if (fd >= 0)
+            close(fd);
+        return CALLS_ERROR;
+    }
+    int fresh = st.st_size == 0;
+    if (fresh && ftruncate(fd, (off_t)size) != 0) {
+        LOG_ERROR("calls", errno, "cannot size %s to %llu bytes", path,
+                  (unsigned long long)size);
+        close(fd);
+        return CALLS_ERROR;
+    }
+    if (!fresh && (uint64_t)st.st_size != size) {
+        LOG_ERROR("calls", 0, "%s holds %llu bytes, calls.max = %u needs "
+                  "%llu: it was written with another calls.max; stop the "
+                  "calls (or restore the setting) before changing it", path,
+                  (unsigned long long)st.st_size, nslots,
+                  (unsigned long long)size);
+        close(fd);
+        return CALLS_EMISMATCH;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);                       /* the mapping keeps the file */
+    if (p == MAP_FAILED) {
+        LOG_ERROR("calls", errno, "cannot map %s", path);
+        return CALLS_ERROR;
+    }
+    calls_shm_t *c = p;
+    if (fresh) {
+        calls_shm_init(c, nslots);
+    } else if (c->magic != CALLS_MAGIC || c->version != CALLS_VERSION
+               || c->nslots != nslots || c->slot_size != sizeof(call_slot_t)) {
+        LOG_ERROR("calls", 0, "%s is not a calls table of this layout "
+                  "(version %u, %u slots of %u bytes)", path, c->version,
+                  c->nslots, c->slot_size);
+        munmap(p, size);
+        return CALLS_EMISMATCH;
+    }
+    *out = c;
+    return CALLS_OK;
+}
+
+void calls_close(calls_shm_t *c)
+{
+    if (c != NULL)
+        munmap(c, calls_shm_size(c->nslots));
 }
 
 int32_t calls_claim(calls_shm_t *c, uint32_t tag, uint32_t *hint)
@@ -109,9 +171,33 @@ uint32_t calls_count(const calls_shm_t *c)
     return n;
 }
 
+/* A FINAL slot whose owner is gone: freed when its record was published
+ * (the ring's head passed fin_seq; the ring is still the dead owner's, so
+ * nobody else appended at fin_seq), else marked to be journaled again.
+ * Returns 1 when freed. */
+static int calls_settle(call_slot_t *s, const jrn_t *j, const char *who)
+{
+    const jrn_ring_t *r = s->fin_ring < j->hdr->nrings
+                              ? jrn_ring(j, s->fin_ring) : NULL;
+    int published = r != NULL && CMM_LOAD_SHARED(r->head) > s->fin_seq;
+    LOG_INFO("calls", "call %s of %s: its record %s", s->cdr.call_id, who,
+             published ? "was journaled" : "is journaled again by the "
+                                           "adopter");
+    if (published) {
+        calls_free(s);
+        return 1;
+    }
+    calls_write_begin(s);
+    s->fin_seq = CALLS_FIN_REDO;
+    calls_write_end(s);
+    return 0;
+}
+
 int calls_recover_pid(calls_shm_t *c, const jrn_t *j, pid_t pid)
 {
     int settled = 0;
+    char who[32];
+    snprintf(who, sizeof who, "dead pid %d", (int)pid);
     for (uint32_t i = 0; i < c->nslots; i++) {
         call_slot_t *s = &c->slots[i];
         if (CMM_LOAD_SHARED(s->owner) == 0 || s->pid != (int32_t)pid)
@@ -120,20 +206,45 @@ int calls_recover_pid(calls_shm_t *c, const jrn_t *j, pid_t pid)
             s->seq++;           /* died mid-write: nobody writes it now */
         if (s->state != CALL_FINAL || s->fin_seq == CALLS_FIN_REDO)
             continue;
-        const jrn_ring_t *r = s->fin_ring < j->hdr->nrings
-                                  ? jrn_ring(j, s->fin_ring) : NULL;
-        int published = r != NULL && CMM_LOAD_SHARED(r->head) > s->fin_seq;
-        LOG_INFO("calls", "call %s of dead pid %d: its record %s", s->cdr.call_id,
-                 (int)pid, published ? "was journaled" : "is journaled again"
-                                       " by the adopter");
-        if (published) {
-            calls_free(s);
-        } else {
-            calls_write_begin(s);
-            s->fin_seq = CALLS_FIN_REDO;
-            calls_write_end(s);
-        }
+        calls_settle(s, j, who);
         settled++;
     }
     return settled;
+}
+
+int calls_restore(calls_shm_t *c, const jrn_t *j, acct_shm_t *a,
+                  const cat_hdr_t *cat)
+{
+    int kept = 0;
+    for (uint32_t i = 0; i < c->nslots; i++) {
+        call_slot_t *s = &c->slots[i];
+        if (s->owner == 0)
+            continue;
+        if (s->seq & 1)
+            s->seq++;
+        s->pid = 0;
+        if (s->state == CALL_FREE) {          /* died inside calls_free */
+            s->owner = 0;
+            continue;
+        }
+        if (s->state == CALL_FINAL && s->fin_seq != CALLS_FIN_REDO
+            && calls_settle(s, j, "the previous apolod"))
+            continue;
+        const cat_acct_t *ca = s->acct_slot != UINT32_MAX && cat != NULL
+                                   ? cat_account(cat, s->cdr.account_id) : NULL;
+        s->acct_slot = ca ? ca->slot : UINT32_MAX;
+        if (s->reserved > 0 && (ca == NULL
+            || acct_move(a, ca->slot, 0, -s->reserved) != ACCT_OK)) {
+            LOG_ERROR("calls", 0, "call %s: account %" PRId64 " is gone or "
+                      "out of range: its reservation of %" PRId64 " is not "
+                      "restored", s->cdr.call_id, s->cdr.account_id,
+                      s->reserved);
+            s->reserved = 0;
+        }
+        kept++;
+    }
+    if (kept > 0)
+        LOG_INFO("calls", "%d call(s) of the previous apolod kept for their "
+                 "workers, reservations restored", kept);
+    return kept;
 }

@@ -9,6 +9,14 @@
  * everything the call's CDR will need (the jrec_cdr_t itself, filled as
  * the call goes) plus the reservation it holds on the account.
  *
+ * The table is a file (calls.path, beside the journal), mapped MAP_SHARED
+ * by the supervisor before it forks, for the same reason as the journal:
+ * if apolod itself dies, the next one finds the calls that were live,
+ * puts their reservations back on the balances it rebuilt (calls_restore)
+ * and its workers adopt them; FreeSWITCH kept talking meanwhile, and each
+ * call still gets its one CDR. Slots refer to accounts by slot number, so
+ * the restore re-resolves them by account id in the new catalog.
+ *
  * Ownership. A slot is claimed with a compare-and-swap of its owner word
  * (0 -> the worker's tag: kind and instance, not pid, so that the worker
  * restarted in the same place adopts what its predecessor left). Only the
@@ -41,6 +49,7 @@
 #ifndef APOLO_CALLS_H
 #define APOLO_CALLS_H
 
+#include "shm/catalog.h"
 #include "shm/journal.h"
 #include "shm/jrec.h"
 #include "shm/money.h"
@@ -82,14 +91,27 @@ typedef struct call_slot {
     jrec_cdr_t cdr;               /* the CDR so far (call_id = Unique-ID) */
 } __attribute__((aligned(64))) call_slot_t;
 
+#define CALLS_MAGIC   0x534c4c41434f5041ULL   /* "APOCALLS" */
+#define CALLS_VERSION 1
+
+enum { CALLS_OK = 0, CALLS_ERROR = -1, CALLS_EMISMATCH = -2 };
+
 typedef struct calls_shm {
-    uint32_t    nslots;
-    uint32_t    pad[15];
+    uint64_t    magic;
+    uint32_t    version, nslots;
+    uint32_t    slot_size, pad0;
+    uint8_t     pad[40];
     call_slot_t slots[];
 } calls_shm_t;
 
 uint64_t calls_shm_size(uint32_t nslots);
 void     calls_shm_init(calls_shm_t *c, uint32_t nslots);
+
+/* Supervisor, before forking: maps the file at path (created for nslots
+ * if absent). CALLS_EMISMATCH (logged) when it was written for another
+ * size or layout: an existing table is never silently dropped. */
+int  calls_open(const char *path, uint32_t nslots, calls_shm_t **out);
+void calls_close(calls_shm_t *c);
 
 /* The tag of worker `index` of kind `kind` (1..255): never 0. */
 static inline uint32_t calls_tag(unsigned kind, unsigned index)
@@ -129,5 +151,13 @@ uint32_t calls_count(const calls_shm_t *c);
  * stay claimed by their tag for the adopter. Returns how many FINAL slots
  * it settled. */
 int calls_recover_pid(calls_shm_t *c, const jrn_t *j, pid_t pid);
+
+/* Supervisor start, after the balances are rebuilt (load + journal
+ * replay) and before any child runs: settles FINAL slots as
+ * calls_recover_pid does, re-resolves each call's account by id in cat,
+ * and reserves again what each live call held. Returns the calls kept for
+ * their workers to adopt. */
+int calls_restore(calls_shm_t *c, const jrn_t *j, acct_shm_t *a,
+                  const cat_hdr_t *cat);
 
 #endif

@@ -101,10 +101,13 @@ static const conf_key_t conf_keys[] = {
     { "loadgen.total", "0", CONF_T_INT, 0, 0, INT64_C(1) << 50,
       CONF_FIELD(loadgen_total),
       "Movements each generator makes before it idles; 0: no limit." },
-    { "region.max_calls", "32768", CONF_T_INT, 0, 0, 16777216,
-      CONF_FIELD(region_max_calls),
-      "Active call slots of the shared region (576 bytes each): the most "
-      "calls all ESL workers together may have live at once." },
+    { "calls.path", "var/calls", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "The active calls table (created if absent): kept across restarts "
+      "of apolod, like the journal." },
+    { "calls.max", "32768", CONF_T_INT, 0, 16, 16777216,
+      CONF_FIELD(calls_max),
+      "Active call slots (576 bytes each): the most calls all ESL workers "
+      "together may have live at once. Change it only with no call live." },
     { "esl.nodes", "", CONF_T_STR, CONF_F_SECRET, 0, 0, CONF_NOFIELD,
       "FreeSWITCH Event Socket nodes, comma separated, each "
       "password@host:port; one ESL worker per node. Empty: no ESL worker." },

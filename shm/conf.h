@@ -46,7 +46,7 @@ enum {
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_ENV }
     conf_src_t;
 
-#define CONF_NKEYS 33         /* entries of the table in conf.c */
+#define CONF_NKEYS 34         /* entries of the table in conf.c */
 
 /*
  * The parsed configuration. String values are owned (conf_free). The typed
@@ -65,7 +65,7 @@ typedef struct conf {
     int64_t     flush_batch;
     int64_t     loadgen_count, loadgen_rate, loadgen_accounts, loadgen_total;
     int64_t     stuck_reader_ms, restart_backoff_max_ms;
-    int64_t     region_max_calls;
+    int64_t     calls_max;
     int64_t     esl_debit_interval_sec, esl_max_call_sec, esl_ring_allowance_sec;
     int64_t     esl_charge_inbound, esl_charge_internal, esl_max_resync_kills;
     int64_t     esl_reconnect_max_ms, esl_max_frame_kb;

@@ -23,6 +23,7 @@
 #ifndef APOLO_PROC_H
 #define APOLO_PROC_H
 
+#include "shm/calls.h"
 #include "shm/conf.h"
 #include "shm/journal.h"
 #include "shm/region.h"
@@ -38,6 +39,7 @@ enum {
 typedef struct proc_ctx {
     region_t                    *region;
     jrn_t                       *jrn;
+    calls_shm_t                 *calls;    /* active calls (calls.h) */
     const conf_t                *conf;
     const char                  *name;     /* "admin", "loadgen-1", ... */
     int                          index;    /* instance of its kind, 1.. */

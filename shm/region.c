@@ -12,7 +12,6 @@
  */
 #include "shm/region.h"
 #include "shm/account.h"
-#include "shm/calls.h"
 #include "shm/catalog.h"
 #include "shm/log.h"
 #include "shm/qsbr.h"
@@ -43,7 +42,6 @@ static int region_layout(region_hdr_t *h, const region_config_t *cfg)
     len[REGION_AREA_ACCOUNTS] = acct_shm_size(cfg->max_accounts);
     len[REGION_AREA_ROOT] = cat_root_shm_size();
     len[REGION_AREA_HEAP] = cfg->heap_bytes;
-    len[REGION_AREA_CALLS] = calls_shm_size(cfg->max_calls);
     for (int a = 0; a < REGION_NAREAS; a++)
         if (!region_place(&size, len[a], &h->area_off[a], &h->area_len[a]))
             return REGION_EINVAL;
@@ -104,7 +102,6 @@ int region_create(region_t *r, const region_config_t *cfg)
     qsbr_shm_init(region_area(r, REGION_AREA_QSBR), cfg->max_readers);
     acct_shm_init(region_area(r, REGION_AREA_ACCOUNTS), cfg->max_accounts);
     cat_root_shm_init(region_area(r, REGION_AREA_ROOT));
-    calls_shm_init(region_area(r, REGION_AREA_CALLS), cfg->max_calls);
     return REGION_OK;
 }
 

@@ -139,6 +139,7 @@ cat >"$conf" <<EOF
 log_level = info
 sql_dir = "$top/sql"
 journal.path = "$jfile"
+calls.path = "$work/calls"
 journal.rings = $RINGS
 journal.slots = $SLOTS
 region.heap_mb = 64

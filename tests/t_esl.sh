@@ -65,7 +65,8 @@ journal.rings = 4
 journal.slots = 4096
 region.heap_mb = 64
 region.max_accounts = 1000
-region.max_calls = 1024
+calls.path = "$work/calls"
+calls.max = 1024
 admin.listen = "127.0.0.1:$((30000 + RANDOM % 20000))"
 ctl.socket = "$work/apolod.sock"
 supervisor.notify = 0
@@ -101,10 +102,13 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (6, 'BLOCKED', 'blocked',            'prepaid',  1000000000, 0, 'ARS', 1, 'blocked', NULL),
   (7, 'RESYNC',  'connection cut',     'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (8, 'BADNET',  'malformed frames',   'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
-  (9, 'CRASH',   'worker killed',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
+  (9, 'CRASH',   'worker killed',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
+  (10, 'UNSEEN', 'ended unseen',       'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
+  (11, 'SUPER',  'apolod killed',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
 INSERT INTO extensions (number, account_id) VALUES
   ('1001', 1), ('1002', 2), ('1003', 3), ('1004', 4), ('1005', 5),
-  ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9);
+  ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9),
+  ('1010', 10), ('1011', 11);
 CREATE TABLE t_esl_opening AS SELECT id, balance FROM accounts;" ||
   { fail "seeding the database"; exit 1; }
 
@@ -169,7 +173,7 @@ else
   sed 's/^/      /' "$work/sim.err" | grep -v '^ *$' | head -40
 fi
 # The region at the end, before apolod stops: nothing reserved any more.
-for id in 1 3 4 5 7 9; do
+for id in 1 3 4 5 7 9 10; do
   r=$(ctl "account $id")
   [[ $r == *" reserved=0 "* ]] || fail "account $id still holds a reservation: $r"
 done
@@ -216,6 +220,15 @@ expect_cdr reorder 2000000 2 outbound
 expect_cdr resync 8000000 8 outbound
 expect_cdr afterbad 1000000 1 outbound
 expect_cdr crash 6000000 6 outbound
+expect_cdr tail 1000000 1 outbound
+u=$(uuid_of unseen)
+got=$(sql "SELECT cost || ' ' || (flags & 8) FROM cdrs WHERE call_id = '$u'")
+cost=${got% *}
+if [ "${got#* }" = 8 ] && [ "$cost" -ge 3000000 ] && [ "$cost" -le 10000000 ]; then
+  ok "CDR of unseen: estimated, cost $cost (talked 3 s, paid for at most 10)"
+else
+  fail "CDR of unseen: got '$got' (cost, estimated flag)"
+fi
 grep -q 'adopted 1 calls' "$work/main.log" && ok "the restarted worker adopted the live call" ||
   fail "no adoption after the worker was killed"
 
@@ -225,7 +238,7 @@ expect_balance() {
   [ "$got" = "$2" ] && ok "account $1 ($3): balance $2" ||
     fail "account $1 ($3): balance $got, expected $2"
 }
-expect_balance 1 $((1000000000 - 3000000 - 6000000 - 2000000 - 2000000)) "normal, dup, reorder"
+expect_balance 1 $((1000000000 - 3000000 - 6000000 - 2000000 - 2000000 - 1000000)) "normal, fixed, dup, reorder, tail"
 expect_balance 2 500000 "refused: nothing moved"
 expect_balance 3 0 "cut when the money ended"
 expect_balance 5 -8000000 "postpaid to its credit limit"
@@ -233,6 +246,9 @@ expect_balance 6 1000000000 "blocked: nothing moved"
 expect_balance 7 $((1000000000 - 8000000)) "resync after a lost connection"
 expect_balance 8 $((1000000000 - 1000000)) "malformed frames: nothing but the call"
 expect_balance 9 $((1000000000 - 6000000)) "worker killed mid-call"
+b10=$(balance 10)
+[ $((1000000000 - b10)) = "$cost" ] && ok "account 10 paid the estimate, once" ||
+  fail "account 10: balance $b10 for an estimate of $cost"
 spent=$(sql "SELECT coalesce(sum(cost), 0) FROM cdrs WHERE account_id = 4")
 b4=$(balance 4)
 if [ "$b4" -ge 0 ] && [ $((100000000 - b4)) = "$spent" ] && [ "$spent" -le 100000000 ]; then
@@ -245,6 +261,36 @@ grep -q 'malformed frame' "$work/main.log" && ok "the malformed frame was logged
 grep -q 'exceeds' "$work/main.log" && ok "the huge Content-Length was logged" ||
   fail "no log line for the huge Content-Length"
 grep -q 'sip_auth_password\|s3cr3t' "$work/main.log" && fail "a channel secret reached the log"
+
+# ---- run 3: apolod killed mid-call ------------------------------------------------
+start_sim super --script "$top/tests/esl/super.fss" --report "$work/super.jsonl"
+start_apolod super "ClueCon@127.0.0.1:$simport"
+for _ in $(seq 1 100); do
+  grep -q 'connected to 127.0.0.1' "$work/super.log" && break; sleep 0.1
+done
+sleep 3.5
+kill -9 "$sup"; wait "$sup" 2>/dev/null
+for _ in $(seq 1 50); do pgrep -f -- "-c $conf" >/dev/null || break; sleep 0.1; done
+pgrep -f -- "-c $conf" >/dev/null && fail "children of the killed apolod still run"
+start_apolod super "ClueCon@127.0.0.1:$simport"
+wait "$sim"; simrc=$?
+[ $simrc -eq 0 ] || { fail "run 3: the simulator saw the engine miss"; sed 's/^/      /' "$work/super.err" | head; }
+r=$(ctl "account 11")
+[[ $r == *" reserved=0 "* ]] || fail "account 11 still holds a reservation: $r"
+stop_apolod
+grep -q 'call(s) of the previous apolod kept' "$work/super.log" &&
+  ok "the new apolod kept the live call and restored its reservation" ||
+  fail "the new apolod did not restore the live call"
+u=$(grep -o '"uuid": *"[^"]*"' "$work/super.jsonl" | cut -d'"' -f4)
+got=$(sql "SELECT count(*) || ' ' || sum(cost) || ' ' || max(billsec) FROM cdrs WHERE call_id = '$u'")
+[ "$got" = "1 9000000 9" ] && ok "apolod killed mid-call: one CDR, 9 s billed in full" ||
+  fail "apolod killed mid-call: CDRs/cost/billsec '$got', expected '1 9000000 9'"
+expect_balance 11 $((1000000000 - 9000000)) "apolod killed mid-call"
+bad=$(sql "SELECT count(*) FROM accounts a JOIN t_esl_opening o USING (id)
+             LEFT JOIN (SELECT account_id, sum(amount) s FROM ledger GROUP BY 1) l
+                    ON l.account_id = a.id
+            WHERE o.balance + coalesce(l.s, 0) <> a.balance")
+[ "$bad" = 0 ] || fail "conservation broken after run 3 ($bad accounts)"
 
 # ---- run 2: a wrong password -----------------------------------------------------
 before=$(sql "SELECT count(*) FROM ledger")

@@ -68,6 +68,7 @@ write_conf() {   # extra lines on stdin; log_level from $LEVEL (info)
 log_level = ${LEVEL:-info}
 sql_dir = "$top/sql"
 journal.path = "$work/journal"
+calls.path = "$work/calls"
 journal.rings = 8
 journal.slots = 8192
 region.heap_mb = 64

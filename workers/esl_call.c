@@ -552,7 +552,7 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
 
     int32_t i = esl_new_call(w, &a);
     if (i < 0) {
-        LOG_ERROR("esl", 0, "region.max_calls slots are all taken");
+        LOG_ERROR("esl", 0, "calls.max slots are all taken");
         esl_refuse(w, -1, &a, CAUSE_CONGESTION, "no free call slot");
         return;
     }

@@ -554,10 +554,10 @@ static int esl_setup(esl_worker_t *w, proc_ctx_t *ctx)
     w->backoff_ms = ESL_BACKOFF_MIN_MS;
     w->region = ctx->region;
     w->accts = region_area(ctx->region, REGION_AREA_ACCOUNTS);
-    w->cs = region_area(ctx->region, REGION_AREA_CALLS);
+    w->cs = ctx->calls;
     w->tag = calls_tag(CALLS_KIND_ESL, (unsigned)ctx->index);
-    if (w->cs->nslots == 0) {
-        LOG_ERROR("esl", 0, "region.max_calls is 0: no room for calls");
+    if (w->cs == NULL) {
+        LOG_ERROR("esl", 0, "no calls table");
         return PROC_EXIT_NORESTART;
     }
     if (esl_want_init(&w->want, esl_wanted, EH_NWANT) != ESL_OK
