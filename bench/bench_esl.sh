@@ -51,7 +51,7 @@ fi
 sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
 
 cat >"$conf" <<EOF
-log_level = warn
+log_level = info
 sql_dir = "$top/sql"
 journal.path = "$work/journal"
 journal.rings = 4
@@ -105,9 +105,16 @@ run() {
     port=$(grep -o 'FSSIM listening [0-9]*' "$work/$name.sim" | grep -o '[0-9]*$')
     [ -n "$port" ] && break; sleep 0.1
   done
+  # A journal and a calls table per run: each run has its own database.
   env APOLO_DATABASE_URL="$dburl" APOLO_ESL_NODES="ClueCon@127.0.0.1:$port" \
+    APOLO_JOURNAL_PATH="$work/$name.journal" APOLO_CALLS_PATH="$work/$name.calls" \
     "$bin" -c "$conf" >"$work/$name.log" 2>&1 &
   local sup=$!; pids+=("$sup")
+  if [ -n "${ESL_PERF:-}" ] && [ "$name" = charged ]; then
+    sleep 2
+    esl=$(grep -o 'esl-1 started, pid [0-9]*' "$work/$name.log" | grep -o '[0-9]*$')
+    perf record -g -o "$work/perf.data" -p "$esl" -- sleep 5 >/dev/null 2>&1 &
+  fi
   wait "$sim"
   summary=$(grep '^FSSIM' "$work/$name.sim" | tr '\n' ' ')
   # Everything in PostgreSQL (the flusher drains in batches).
@@ -130,7 +137,8 @@ elapsed=$(field create_span_ms)
 echo "BENCH esl_cps $(field cps_achieved) calls/s"
 echo "BENCH esl_cps_uncharged_baseline $base_cps calls/s"
 echo "BENCH esl_park_to_verdict_p50_us $(field park_to_verdict_p50_us) us"
-echo "BENCH esl_park_to_verdict_p99_us $(field park_to_verdict_p99_us) us"
+echo "BENCH esl_peak_live_calls $(field peak_live) calls"
+echo "BENCH esl_park_to_verdict_p99_us $(field p99_us) us"
 echo "BENCH esl_events_per_sec $(awk -v e="$(field events_sent)" -v t="$(field elapsed_ms)" 'BEGIN { if (t > 0) printf "%.0f", e * 1000 / t }') events/s"
 echo "BENCH hangup_to_cdr_in_pg_p99_ms $lat_ms ms"
 : "$elapsed"
