@@ -104,11 +104,13 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (8, 'BADNET',  'malformed frames',   'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (9, 'CRASH',   'worker killed',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (10, 'UNSEEN', 'ended unseen',       'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
-  (11, 'SUPER',  'apolod killed',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
+  (11, 'SUPER',  'apolod killed',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
+  (12, 'LOSTCUT', 'hangup event lost', 'prepaid',     4000000, 0, 'ARS', 1, 'active', NULL),
+  (13, 'LOSTRING', 'never answered, lost', 'prepaid', 1000000000, 0, 'ARS', 1, 'active', NULL);
 INSERT INTO extensions (number, account_id) VALUES
   ('1001', 1), ('1002', 2), ('1003', 3), ('1004', 4), ('1005', 5),
   ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9),
-  ('1010', 10), ('1011', 11);
+  ('1010', 10), ('1011', 11), ('1012', 12), ('1013', 13);
 CREATE TABLE t_esl_opening AS SELECT id, balance FROM accounts;" ||
   { fail "seeding the database"; exit 1; }
 
@@ -173,7 +175,7 @@ else
   sed 's/^/      /' "$work/sim.err" | grep -v '^ *$' | head -40
 fi
 # The region at the end, before apolod stops: nothing reserved any more.
-for id in 1 3 4 5 7 9 10; do
+for id in 1 3 4 5 7 9 10 12 13; do
   r=$(ctl "account $id")
   [[ $r == *" reserved=0 "* ]] || fail "account $id still holds a reservation: $r"
 done
@@ -229,6 +231,15 @@ if [ "${got#* }" = 8 ] && [ "$cost" -ge 3000000 ] && [ "$cost" -le 10000000 ]; t
 else
   fail "CDR of unseen: got '$got' (cost, estimated flag)"
 fi
+# expect_estimated NAME COST BILLSEC: a CDR flagged estimated (bit 3)
+expect_estimated() {
+  local u got; u=$(uuid_of "$1")
+  got=$(sql "SELECT cost || ' ' || billsec || ' ' || (flags & 8) FROM cdrs WHERE call_id = '$u'")
+  [ "$got" = "$2 $3 8" ] && ok "CDR of $1 (hangup event lost): cost $2, billsec $3, estimated" ||
+    fail "CDR of $1: got '$got', expected '$2 $3 8' (cost, billsec, estimated)"
+}
+expect_estimated lostcut 4000000 4
+expect_estimated lostring 0 0
 grep -q 'adopted 1 calls' "$work/main.log" && ok "the restarted worker adopted the live call" ||
   fail "no adoption after the worker was killed"
 
@@ -246,6 +257,8 @@ expect_balance 6 1000000000 "blocked: nothing moved"
 expect_balance 7 $((1000000000 - 8000000)) "resync after a lost connection"
 expect_balance 8 $((1000000000 - 1000000)) "malformed frames: nothing but the call"
 expect_balance 9 $((1000000000 - 6000000)) "worker killed mid-call"
+expect_balance 12 0 "cut, hangup event lost"
+expect_balance 13 1000000000 "never answered, hangup event lost"
 b10=$(balance 10)
 [ $((1000000000 - b10)) = "$cost" ] && ok "account 10 paid the estimate, once" ||
   fail "account 10: balance $b10 for an estimate of $cost"

@@ -28,6 +28,11 @@
  *   ended table, so a repeated CHANNEL_PARK or HANGUP_COMPLETE changes
  *   nothing. A HANGUP_COMPLETE before its ANSWER is priced from its own
  *   answered time and billmsec; the late ANSWER then finds no call.
+ * - Audit. A call that should be over by now (its cut was sent, its
+ *   fail-safe has fired, it was refused) and whose HANGUP_COMPLETE has not
+ *   come is asked about (uuid_exists) ESL_AUDIT_MS later: FreeSWITCH drops
+ *   events for a listener that falls behind, and a call must not hold its
+ *   reservation, or go unrecorded, forever.
  * - Resync never kills what it does not know: channels that are not ours
  *   are left alone, ours are hung up only when their paid time is over,
  *   and at most esl.max_resync_kills per resynchronisation.
@@ -48,7 +53,8 @@
 #define ESL_DONE_BITS    17
 #define ESL_JRN_WAIT_MS  20
 #define ESL_RETRY_MS     100
-#define ESL_MSG_MAX      1024
+#define ESL_AUDIT_MS     5000       /* after the end we expect */
+#define ESL_AUDIT_AGAIN_MS 30000    /* still there: ask again */
 
 /* Why a call is refused, as the hangup cause FreeSWITCH is given. */
 #define CAUSE_NO_MONEY   "CALL_REJECTED"
@@ -389,6 +395,7 @@ static void esl_refuse(esl_worker_t *w, int32_t i, const esl_auth_t *a,
         calls_write_begin(s);
         s->flags |= CALL_F_REFUSED;
         calls_write_end(s);
+        esl_due(w, (uint32_t)i, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_MS);
     }
     esl_api(w, EC_KILL, i >= 0 ? (uint32_t)i : ESL_NONE, "uuid_kill %.*s %s",
             (int)a->uuid_len, a->uuid, cause);
@@ -587,6 +594,9 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
     if (w->park_mode)
         esl_api(w, EC_TRANSFER, (uint32_t)i, "uuid_transfer %s %s XML %s",
                 s->cdr.call_id, s->cdr.dialed, w->transfer_ctx);
+    /* Until the answer replaces it: the fail-safe's time, then an audit. */
+    esl_due(w, (uint32_t)i, ET_AUDIT, esl_mono_ms()
+            + ((int64_t)paid + w->ring_allow + 1) * 1000 + ESL_AUDIT_MS);
 }
 
 /* ---- metering ------------------------------------------------------------------ */
@@ -713,6 +723,7 @@ static void esl_cut(esl_worker_t *w, uint32_t i)
     esl_call_t *c = &w->calls[i];
     if (c->cut_sent)
         return;
+    esl_due(w, i, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_MS);
     if (esl_api(w, EC_KILL, i, "uuid_kill %s " CAUSE_CUT, s->cdr.call_id)
         == 0) {
         c->cut_sent = 1;
@@ -724,6 +735,14 @@ static void esl_cut(esl_worker_t *w, uint32_t i)
     calls_write_begin(s);
     s->flags |= CALL_F_PENDING_CUT;      /* resync will do it */
     calls_write_end(s);
+}
+
+/* The call should be over and no HANGUP_COMPLETE came: ask. */
+static void esl_audit(esl_worker_t *w, uint32_t i)
+{
+    if (esl_api(w, EC_EXISTS, i, "uuid_exists %s", slot_of(w, i)->cdr.call_id)
+        != 0)
+        esl_due(w, i, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_MS);
 }
 
 int esl_call_timers(esl_worker_t *w)
@@ -742,6 +761,8 @@ int esl_call_timers(esl_worker_t *w)
             esl_extend(w, t.call);
         else if (c->action == ET_CUT)
             esl_cut(w, t.call);
+        else if (c->action == ET_AUDIT)
+            esl_audit(w, t.call);
     }
     if (w->nheap == 0)
         return -1;
@@ -812,7 +833,8 @@ void esl_call_event(esl_worker_t *w, const esl_event_t *ev)
 
 /* ---- replies to our commands ------------------------------------------------------ */
 
-/* The call ended unseen (connection lost): bill what it can have had. */
+/* The call ended unseen (connection lost, event dropped): bill what it
+ * can have had. */
 static void esl_finish_unseen(esl_worker_t *w, uint32_t i)
 {
     call_slot_t *s = slot_of(w, i);
@@ -828,9 +850,9 @@ static void esl_finish_unseen(esl_worker_t *w, uint32_t i)
         if (billmsec < 0)
             billmsec = 0;
     }
-    LOG_WARN("esl", 0, "call %s ended while the connection was down: "
-             "billed %" PRId64 " ms, flagged estimated", s->cdr.call_id,
-             billmsec);
+    LOG_WARN("esl", 0, "call %s ended unseen (no HANGUP_COMPLETE: connection "
+             "down or event dropped): billed %" PRId64 " ms, flagged "
+             "estimated", s->cdr.call_id, billmsec);
     int64_t end = answer ? answer + billmsec * 1000 : now;
     int64_t dur = (end - s->cdr.start_us) / 1000000;
     esl_finish(w, i, answer, end, billmsec,
@@ -944,6 +966,8 @@ void esl_call_reply(esl_worker_t *w, const esl_pending_t *p, int ok,
     case EC_EXISTS:
         if (ok && len >= 5 && memcmp(body, "false", 5) == 0)
             esl_finish_unseen(w, p->call);
+        else if (w->calls[p->call].due_ms == 0)
+            esl_due(w, p->call, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_AGAIN_MS);
         break;
     case EC_DUMP:
         if (ok)

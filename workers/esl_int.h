@@ -51,7 +51,7 @@ typedef struct esl_pending {
 } esl_pending_t;
 
 /* Timer actions. */
-enum { ET_NONE = 0, ET_EXTEND, ET_CUT };
+enum { ET_NONE = 0, ET_EXTEND, ET_CUT, ET_AUDIT };
 
 typedef struct esl_call {
     uint32_t gen;         /* bumped each time the index is reused */

@@ -722,7 +722,9 @@ static void build_channel_event(call_t *c, ev_t t, int64_t now)
  * client listens, but Event-Sequence still advances. */
 static void call_event(call_t *c, ev_t t, int64_t now)
 {
-    if (server_subscribers(t) == 0 && !(c->reorder && t == EV_CHANNEL_ANSWER)) {
+    if ((c->lose_hangup && t == EV_CHANNEL_HANGUP_COMPLETE)
+        || (server_subscribers(t) == 0
+            && !(c->reorder && t == EV_CHANNEL_ANSWER))) {
         G.st.events_created++;
         return;
     }
@@ -800,6 +802,7 @@ call_t *call_start(const call_params_t *p)
     c->noanswer_cause = p->noanswer_cause;
     c->dup = p->dup;
     c->reorder = p->reorder;
+    c->lose_hangup = p->lose_hangup;
     c->profile_index = 1;
     c->session_id = ++session_ids;
     snprintf(c->chan_name, sizeof c->chan_name, "sofia/internal/%s@127.0.0.1",

@@ -274,6 +274,7 @@ typedef struct call {
     int      answer;                /* 0: the far end never answers */
     int      noanswer_cause;
     int      dup, reorder;
+    int      lose_hangup;           /* never send its HANGUP_COMPLETE */
     uint32_t sched_gen;             /* bumped by sched_del */
     uint32_t nsched_pending;
     buf_t    sched;                 /* uint32_t seconds of each sched_hangup */
@@ -302,6 +303,7 @@ typedef struct call_params {
     const char *name, *caller, *dest, *context, *uuid;
     uint32_t    ring_ms, talk_ms;
     int         answer, noanswer_cause, dup, reorder, spec;
+    int         lose_hangup;
     const char *vars;               /* "name\0value\0"..., vars_len bytes */
     size_t      vars_len;
 } call_params_t;
