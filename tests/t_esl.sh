@@ -56,6 +56,7 @@ else
 fi
 psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
 sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
+balance() { sql "SELECT balance FROM accounts WHERE id = $1"; }
 
 cat >"$conf" <<EOF
 log_level = info
@@ -73,6 +74,7 @@ supervisor.notify = 0
 esl.debit_interval_sec = 5
 esl.ring_allowance_sec = 2
 esl.reconnect_max_ms = 400
+esl.max_resync_kills = 2
 esl.max_frame_kb = 1024
 EOF
 
@@ -106,11 +108,13 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (10, 'UNSEEN', 'ended unseen',       'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (11, 'SUPER',  'apolod killed',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (12, 'LOSTCUT', 'hangup event lost', 'prepaid',     4000000, 0, 'ARS', 1, 'active', NULL),
-  (13, 'LOSTRING', 'never answered, lost', 'prepaid', 1000000000, 0, 'ARS', 1, 'active', NULL);
+  (13, 'LOSTRING', 'never answered, lost', 'prepaid', 1000000000, 0, 'ARS', 1, 'active', NULL),
+  (14, 'BUDGET', 'resync kill budget', 'prepaid',    20000000, 0, 'ARS', 1, 'active', NULL);
 INSERT INTO extensions (number, account_id) VALUES
   ('1001', 1), ('1002', 2), ('1003', 3), ('1004', 4), ('1005', 5),
   ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9),
-  ('1010', 10), ('1011', 11), ('1012', 12), ('1013', 13);
+  ('1010', 10), ('1011', 11), ('1012', 12), ('1013', 13),
+  ('1014', 14);
 CREATE TABLE t_esl_opening AS SELECT id, balance FROM accounts;" ||
   { fail "seeding the database"; exit 1; }
 
@@ -240,10 +244,24 @@ expect_estimated() {
 }
 expect_estimated lostcut 4000000 4
 expect_estimated lostring 0 0
+# The resync kill budget: hangups of budget1..4 in two rounds, 2 + 2.
+hs=$(for n in 1 2 3 4; do grep "\"name\": *\"budget$n\"" "$work/report.jsonl" |
+       grep -o '"hangup_us": *[0-9]*' | grep -o '[0-9]*$'; done | sort -n | paste -sd' ')
+read -r h1 h2 h3 h4 <<<"$hs"
+if [ -n "${h4:-}" ] && [ $((h2 - h1)) -lt 500000 ] && [ $((h3 - h2)) -ge 700000 ] &&
+   [ $((h4 - h3)) -lt 500000 ]; then
+  ok "resync kill budget: 4 calls past their paid time cut 2 + 2, $(((h3 - h2) / 1000)) ms apart"
+else
+  fail "resync kill budget: hangups at '$hs' (expected two pairs about 1 s apart)"
+fi
+got=$(sql "SELECT count(*) || ' ' || min(billsec) FROM cdrs WHERE account_id = 14")
+spent=$(sql "SELECT sum(cost) FROM cdrs WHERE account_id = 14")
+[ "${got% *}" = 4 ] && [ "${got#* }" -ge 5 ] && [ $((20000000 - $(balance 14))) = "$spent" ] &&
+  ok "the 4 calls are billed what they talked ($spent), balance $(balance 14)" ||
+  fail "budget calls: CDRs/min billsec '$got', spent $spent, balance $(balance 14)"
 grep -q 'adopted 1 calls' "$work/main.log" && ok "the restarted worker adopted the live call" ||
   fail "no adoption after the worker was killed"
 
-balance() { sql "SELECT balance FROM accounts WHERE id = $1"; }
 expect_balance() {
   local got; got=$(balance "$1")
   [ "$got" = "$2" ] && ok "account $1 ($3): balance $2" ||

@@ -859,6 +859,30 @@ static void esl_finish_unseen(esl_worker_t *w, uint32_t i)
                (uint32_t)(dur > 0 ? dur : 0), "UNKNOWN", 7, CALL_F_ESTIMATED);
 }
 
+/* A call of ours past its paid time that FreeSWITCH still has: cut now
+ * while this resync's budget lasts, the rest esl.max_resync_kills a second
+ * after it (0: never; the fail-safe is left to do it). */
+static void esl_resync_cut(esl_worker_t *w, uint32_t i)
+{
+    call_slot_t *s = slot_of(w, i);
+    if (w->resync_kills > 0) {
+        w->resync_kills--;
+        esl_cut(w, i);
+        return;
+    }
+    w->resync_late++;
+    if (w->max_kills == 0) {
+        LOG_WARN("esl", 0, "call %s is past its paid time; esl.max_resync_"
+                 "kills = 0: left to its fail-safe", s->cdr.call_id);
+        return;
+    }
+    int64_t round = 1 + (w->resync_late - 1) / w->max_kills;
+    LOG_WARN("esl", 0, "call %s is past its paid time; this resync's kill "
+             "budget (esl.max_resync_kills = %" PRId64 ") is spent: cut in %"
+             PRId64 " s", s->cdr.call_id, w->max_kills, round);
+    esl_due(w, i, ET_CUT, esl_mono_ms() + round * 1000);
+}
+
 static void esl_resync_channels(esl_worker_t *w, const char *body, size_t len)
 {
     json_error_t jerr;
@@ -903,19 +927,19 @@ static void esl_resync_channels(esl_worker_t *w, const char *body, size_t len)
             continue;
         }
         call_slot_t *s = slot_of(w, i);
-        if (!(s->flags & CALL_F_PENDING_CUT))
-            continue;
-        if (w->resync_kills <= 0) {
-            LOG_WARN("esl", 0, "call %s is past its paid time but the resync "
-                     "kill budget (esl.max_resync_kills) is spent: left to "
-                     "its fail-safe", s->cdr.call_id);
+        if (!(s->flags & CALL_F_PENDING_CUT)) {
+            /* A re-arm sent while we were away was lost with the
+             * connection: the fail-safe FreeSWITCH holds may be an older,
+             * earlier one that would cut a call still paid for. */
+            if (s->state == CALL_ANSWERED && !(s->flags & CALL_F_UNCHARGED))
+                esl_rearm(w, i, s->cdr.answer_us
+                                    + (int64_t)s->covered_sec * 1000000);
             continue;
         }
-        w->resync_kills--;
         calls_write_begin(s);
         s->flags &= (uint16_t)~CALL_F_PENDING_CUT;
         calls_write_end(s);
-        esl_cut(w, i);
+        esl_resync_cut(w, i);
     }
 }
 
@@ -985,6 +1009,7 @@ void esl_call_resync(esl_worker_t *w)
 {
     uint32_t n = 0;
     w->resync_kills = w->max_kills;
+    w->resync_late = 0;
     for (uint32_t i = 0; i < w->cs->nslots; i++) {
         w->calls[i].resync_seen = 0;
         n += w->calls[i].live && w->calls[i].conn_gen < w->conn_gen;

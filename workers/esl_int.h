@@ -116,6 +116,7 @@ typedef struct esl_worker {
     int64_t        backoff_ms, retry_at_ms, lost_us;
     int            auth_failed;
     int64_t        resync_kills;          /* budget left in this resync */
+    int64_t        resync_late;           /* cuts put off past the budget */
 
     /* counters (logged on stop) */
     uint64_t       n_events, n_auth, n_refused, n_cut, n_cdrs, n_bad;

@@ -803,6 +803,7 @@ call_t *call_start(const call_params_t *p)
     c->dup = p->dup;
     c->reorder = p->reorder;
     c->lose_hangup = p->lose_hangup;
+    c->ignore_sched = p->ignore_sched;
     c->profile_index = 1;
     c->session_id = ++session_ids;
     snprintf(c->chan_name, sizeof c->chan_name, "sofia/internal/%s@127.0.0.1",
@@ -928,6 +929,8 @@ void call_hangup(call_t *c, int cause, ended_by_t by)
 void call_sched_hangup(call_t *c, uint32_t secs, int cause)
 {
     buf_put(&c->sched, &secs, sizeof secs);
+    if (c->ignore_sched)
+        return;                 /* recorded, never fires (ignore_sched=1) */
     c->nsched_pending++;
     timer_add(mono_us() + (int64_t)secs * 1000000, T_SCHED, c->slot, c->inc,
               (uint32_t)cause, c->sched_gen);
