@@ -75,6 +75,7 @@ esl.debit_interval_sec = 5
 esl.ring_allowance_sec = 2
 esl.reconnect_max_ms = 400
 esl.max_resync_kills = 2
+esl.low_balance_sound = "tone_stream://%(500,0,800)"
 esl.max_frame_kb = 1024
 EOF
 
@@ -109,12 +110,14 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (11, 'SUPER',  'apolod killed',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (12, 'LOSTCUT', 'hangup event lost', 'prepaid',     4000000, 0, 'ARS', 1, 'active', NULL),
   (13, 'LOSTRING', 'never answered, lost', 'prepaid', 1000000000, 0, 'ARS', 1, 'active', NULL),
-  (14, 'BUDGET', 'resync kill budget', 'prepaid',    20000000, 0, 'ARS', 1, 'active', NULL);
+  (14, 'BUDGET', 'resync kill budget', 'prepaid',    20000000, 0, 'ARS', 1, 'active', NULL),
+  (15, 'NODEA',  'node 1',             'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
+  (16, 'NODEB',  'node 2',             'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
 INSERT INTO extensions (number, account_id) VALUES
   ('1001', 1), ('1002', 2), ('1003', 3), ('1004', 4), ('1005', 5),
   ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9),
   ('1010', 10), ('1011', 11), ('1012', 12), ('1013', 13),
-  ('1014', 14);
+  ('1014', 14), ('1015', 15), ('1016', 16);
 CREATE TABLE t_esl_opening AS SELECT id, balance FROM accounts;" ||
   { fail "seeding the database"; exit 1; }
 
@@ -259,6 +262,12 @@ spent=$(sql "SELECT sum(cost) FROM cdrs WHERE account_id = 14")
 [ "${got% *}" = 4 ] && [ "${got#* }" -ge 5 ] && [ $((20000000 - $(balance 14))) = "$spent" ] &&
   ok "the 4 calls are billed what they talked ($spent), balance $(balance 14)" ||
   fail "budget calls: CDRs/min billsec '$got', spent $spent, balance $(balance 14)"
+# Low balance: account 3 falls under its threshold (5.000000) at its first
+# extension: the warning is logged and the sound played to the caller.
+b=$(grep '"name": *"cut"' "$work/report.jsonl" | grep -o '"broadcasts": *[0-9]*' | grep -o '[0-9]*$')
+grep -q 'low balance: account 3 ' "$work/main.log" && [ "${b:-0}" -ge 1 ] &&
+  ok "low balance: warned and uuid_broadcast to the caller ($b)" ||
+  fail "low balance: no warning or no broadcast (broadcasts=${b:-none})"
 grep -q 'adopted 1 calls' "$work/main.log" && ok "the restarted worker adopted the live call" ||
   fail "no adoption after the worker was killed"
 
@@ -322,6 +331,22 @@ bad=$(sql "SELECT count(*) FROM accounts a JOIN t_esl_opening o USING (id)
                     ON l.account_id = a.id
             WHERE o.balance + coalesce(l.s, 0) <> a.balance")
 [ "$bad" = 0 ] || fail "conservation broken after run 3 ($bad accounts)"
+
+# ---- run 4: two nodes, one worker each ----------------------------------------------
+start_sim node_a --script "$top/tests/esl/node_a.fss" --report "$work/node_a.jsonl"
+sim_a=$sim port_a=$simport
+start_sim node_b --script "$top/tests/esl/node_b.fss" --report "$work/node_b.jsonl"
+start_apolod nodes "ClueCon@127.0.0.1:$port_a, ClueCon@127.0.0.1:$simport"
+wait "$sim_a"; rca=$?
+wait "$sim"; rcb=$?
+stop_apolod
+[ $rca = 0 ] && [ $rcb = 0 ] || fail "two nodes: a simulator saw the engine miss ($rca, $rcb)"
+grep -q 'esl-2 started' "$work/nodes.log" && ok "two nodes: two ESL workers" ||
+  fail "two nodes: no second ESL worker"
+got=$(sql "SELECT string_agg(account_id || ':' || cost, ' ' ORDER BY account_id)
+             FROM cdrs WHERE account_id IN (15, 16)")
+[ "$got" = "15:2000000 16:3000000" ] && ok "two nodes: each call billed once ($got)" ||
+  fail "two nodes: CDRs '$got', expected '15:2000000 16:3000000'"
 
 # ---- run 2: a wrong password -----------------------------------------------------
 before=$(sql "SELECT count(*) FROM ledger")
