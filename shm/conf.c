@@ -148,6 +148,10 @@ static const conf_key_t conf_keys[] = {
       CONF_FIELD(esl_reconnect_max_ms),
       "Longest delay between reconnection attempts (from 100 ms, "
       "doubling)." },
+    { "esl.idle_timeout_sec", "60", CONF_T_INT, 0, 0, 3600,
+      CONF_FIELD(esl_idle_timeout_sec),
+      "A connection that brings nothing this long (FreeSWITCH sends a "
+      "HEARTBEAT every 20 s) is presumed dead and reconnected; 0: never." },
     { "esl.max_frame_kb", "65536", CONF_T_INT, 0, 64, 1048576,
       CONF_FIELD(esl_max_frame_kb),
       "Largest Content-Length accepted from FreeSWITCH; a larger frame "

@@ -112,12 +112,13 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (13, 'LOSTRING', 'never answered, lost', 'prepaid', 1000000000, 0, 'ARS', 1, 'active', NULL),
   (14, 'BUDGET', 'resync kill budget', 'prepaid',    20000000, 0, 'ARS', 1, 'active', NULL),
   (15, 'NODEA',  'node 1',             'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
-  (16, 'NODEB',  'node 2',             'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
+  (16, 'NODEB',  'node 2',             'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
+  (17, 'IDLE',   'silent node',        'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
 INSERT INTO extensions (number, account_id) VALUES
   ('1001', 1), ('1002', 2), ('1003', 3), ('1004', 4), ('1005', 5),
   ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9),
   ('1010', 10), ('1011', 11), ('1012', 12), ('1013', 13),
-  ('1014', 14), ('1015', 15), ('1016', 16);
+  ('1014', 14), ('1015', 15), ('1016', 16), ('1017', 17);
 CREATE TABLE t_esl_opening AS SELECT id, balance FROM accounts;" ||
   { fail "seeding the database"; exit 1; }
 
@@ -146,9 +147,10 @@ start_sim() {
   done
   fail "fssim did not start"; cat "$work/$log.err"; exit 1
 }
-start_apolod() {   # LOG NODES
-  env APOLO_DATABASE_URL="$dburl" APOLO_ESL_NODES="$2" "$bin" -c "$conf" \
-    >>"$work/$1.log" 2>&1 &
+start_apolod() {   # LOG NODES [VAR=VALUE...]
+  local log=$1 nodes=$2; shift 2
+  env APOLO_DATABASE_URL="$dburl" APOLO_ESL_NODES="$nodes" "$@" "$bin" -c "$conf" \
+    >>"$work/$log.log" 2>&1 &
   sup=$!; pids+=("$sup")
 }
 ctl() { "$bin" -c "$conf" ctl -t 10000 "$@" 2>/dev/null; }
@@ -347,6 +349,19 @@ got=$(sql "SELECT string_agg(account_id || ':' || cost, ' ' ORDER BY account_id)
              FROM cdrs WHERE account_id IN (15, 16)")
 [ "$got" = "15:2000000 16:3000000" ] && ok "two nodes: each call billed once ($got)" ||
   fail "two nodes: CDRs '$got', expected '15:2000000 16:3000000'"
+
+# ---- run 5: a silent node ------------------------------------------------------------
+start_sim idle --heartbeat-sec 0 --script "$top/tests/esl/idle.fss"
+start_apolod idle "ClueCon@127.0.0.1:$simport" APOLO_ESL_IDLE_TIMEOUT_SEC=2
+wait "$sim"; rc=$?
+stop_apolod
+[ $rc = 0 ] || fail "silent node: the simulator saw the engine miss"
+grep -q 'no data, not even a HEARTBEAT' "$work/idle.log" &&
+  ok "silent node: presumed dead after esl.idle_timeout_sec and reconnected" ||
+  fail "silent node: no idle-timeout drop in the log"
+[ "$(sql "SELECT cost FROM cdrs WHERE account_id = 17")" = 1000000 ] &&
+  ok "silent node: the call after the reconnection billed once" ||
+  fail "silent node: CDR of account 17 missing or wrong"
 
 # ---- run 2: a wrong password -----------------------------------------------------
 before=$(sql "SELECT count(*) FROM ledger")

@@ -18,6 +18,10 @@
  *   retired catalog.
  * - Output is gathered and written once per loop turn: a park costs three
  *   commands, and one write for all of them.
+ * - A half-open connection (FreeSWITCH's host gone without a FIN) would
+ *   look like a quiet node forever; FreeSWITCH sends a HEARTBEAT every 20
+ *   s, so nothing for esl.idle_timeout_sec means the link is dead (TCP
+ *   keepalive as well, for the kernel's view).
  * - A wrong password is logged as an error and retried at the longest
  *   backoff: the node's password may be fixed without restarting apolod.
  */
@@ -320,6 +324,8 @@ static void esl_connect(esl_worker_t *w)
     freeaddrinfo(ai);
     int one = 1;
     setsockopt(w->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(w->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    w->last_rx_ms = esl_mono_ms();
     if (esl_reader_init(&w->in, (size_t)w->ctx->conf->esl_max_frame_kb * 1024)
         != ESL_OK) {
         close(w->fd);
@@ -459,6 +465,7 @@ static void esl_on_readable(esl_worker_t *w)
         }
         esl_reader_commit(&w->in, (size_t)n);
         total += (size_t)n;
+        w->last_rx_ms = esl_mono_ms();
         esl_frame_t f;
         int rc;
         while ((rc = esl_reader_next(&w->in, &f)) == ESL_OK) {
@@ -492,6 +499,8 @@ static void esl_turn(esl_worker_t *w)
         wait = 1000;
     if (w->fd >= 0 && w->out_off < w->out_len && esl_flush(w) != 0)
         esl_drop(w, "write failed");
+    if (w->fd >= 0 && w->idle_ms > 0 && now - w->last_rx_ms > w->idle_ms)
+        esl_drop(w, "no data, not even a HEARTBEAT, for esl.idle_timeout_sec");
 
     struct epoll_event ev[4];
     qsbr_offline(&w->rd);
@@ -551,6 +560,7 @@ static int esl_setup(esl_worker_t *w, proc_ctx_t *ctx)
     w->charge_int = (int)cf->esl_charge_internal;
     w->max_kills = cf->esl_max_resync_kills;
     w->backoff_max_ms = cf->esl_reconnect_max_ms;
+    w->idle_ms = cf->esl_idle_timeout_sec * 1000;
     w->backoff_ms = ESL_BACKOFF_MIN_MS;
     w->region = ctx->region;
     w->accts = region_area(ctx->region, REGION_AREA_ACCOUNTS);

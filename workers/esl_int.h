@@ -114,6 +114,7 @@ typedef struct esl_worker {
     uint32_t       pend_head, pend_n, pend_cap;
     uint32_t       conn_gen;
     int64_t        backoff_ms, retry_at_ms, lost_us;
+    int64_t        last_rx_ms, idle_ms;   /* watchdog (0: off) */
     int            auth_failed;
     int64_t        resync_kills;          /* budget left in this resync */
     int64_t        resync_late;           /* cuts put off past the budget */
