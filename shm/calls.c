@@ -96,7 +96,7 @@ void calls_close(calls_shm_t *c)
         munmap(c, calls_shm_size(c->nslots));
 }
 
-int32_t calls_claim(calls_shm_t *c, uint32_t tag, uint32_t *hint)
+int32_t calls_claim(calls_shm_t *c, uint32_t tag, pid_t pid, uint32_t *hint)
 {
     uint32_t n = c->nslots, start = *hint < n ? *hint : 0;
     for (uint32_t k = 0; k < n; k++) {
@@ -112,7 +112,7 @@ int32_t calls_claim(calls_shm_t *c, uint32_t tag, uint32_t *hint)
         memset((uint8_t *)s + offsetof(call_slot_t, state), 0,
                sizeof *s - offsetof(call_slot_t, state));
         s->seq = seq;
-        s->pid = (int32_t)getpid();
+        s->pid = (int32_t)pid;
         s->acct_slot = UINT32_MAX;
         calls_write_end(s);
         *hint = i + 1 < n ? i + 1 : 0;

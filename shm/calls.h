@@ -122,10 +122,10 @@ static inline uint32_t calls_tag(unsigned kind, unsigned index)
 
 /* ---- the owner ---------------------------------------------------------- */
 
-/* Claims a free slot for tag, starting the search at *hint (updated):
- * its index, or -1 when every slot is taken. The slot comes zeroed, with
- * state FREE, owner tag and pid set. */
-int32_t calls_claim(calls_shm_t *c, uint32_t tag, uint32_t *hint);
+/* Claims a free slot for tag (process pid), starting the search at *hint
+ * (updated): its index, or -1 when every slot is taken. The slot comes
+ * zeroed, with state FREE, owner tag and pid set. */
+int32_t calls_claim(calls_shm_t *c, uint32_t tag, pid_t pid, uint32_t *hint);
 
 /* Brackets of every change the owner makes to a claimed slot. */
 void calls_write_begin(call_slot_t *s);

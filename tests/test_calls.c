@@ -39,17 +39,17 @@ static void test_claim(void)
     calls_shm_t *c = new_table(64);
     uint32_t hint = 0, seen[64] = { 0 };
     for (int k = 0; k < 64; k++) {
-        int32_t i = calls_claim(c, TAG_A, &hint);
+        int32_t i = calls_claim(c, TAG_A, getpid(), &hint);
         TEST_CHECK(i >= 0 && i < 64);
         if (i >= 0 && i < 64)
             seen[i]++;
     }
     for (int k = 0; k < 64; k++)
         TEST_EQ_I64(seen[k], 1);
-    TEST_EQ_I64(calls_claim(c, TAG_A, &hint), -1);
+    TEST_EQ_I64(calls_claim(c, TAG_A, getpid(), &hint), -1);
     TEST_EQ_I64(calls_count(c), 64);
     calls_free(&c->slots[17]);
-    TEST_EQ_I64(calls_claim(c, TAG_B, &hint), 17);
+    TEST_EQ_I64(calls_claim(c, TAG_B, getpid(), &hint), 17);
     TEST_EQ_I64(c->slots[17].owner, TAG_B);
     munmap(c, calls_shm_size(64));
 }
@@ -65,13 +65,13 @@ static void test_claim_race(void)
         uint32_t hint = 0;
         int got = 0;
         for (int k = 0; k < N / 2; k++)
-            got += calls_claim(c, TAG_B, &hint) >= 0;
+            got += calls_claim(c, TAG_B, getpid(), &hint) >= 0;
         _exit(got == N / 2 ? 0 : 1);
     }
     uint32_t hint = 0;
     int got = 0;
     for (int k = 0; k < N / 2; k++)
-        got += calls_claim(c, TAG_A, &hint) >= 0;
+        got += calls_claim(c, TAG_A, getpid(), &hint) >= 0;
     int st;
     waitpid(kid, &st, 0);
     TEST_EQ_I64(got, N / 2);
@@ -101,7 +101,7 @@ static void test_seqlock(void)
 {
     calls_shm_t *c = new_table(4);
     uint32_t hint = 0;
-    int32_t i = calls_claim(c, TAG_A, &hint);
+    int32_t i = calls_claim(c, TAG_A, getpid(), &hint);
     c->slots[i].state = CALL_ANSWERED;
     write_pattern(&c->slots[i], 0);
     pid_t kid = fork();
@@ -148,7 +148,7 @@ static pid_t final_and_die(calls_shm_t *c, jrn_t *j, int append,
     if (kid == 0) {
         jrn_writer_t w;
         uint32_t hint = 0;
-        int32_t i = calls_claim(c, TAG_A, &hint);
+        int32_t i = calls_claim(c, TAG_A, getpid(), &hint);
         if (i < 0 || jrn_writer_open(j, &w) != JRN_OK)
             _exit(3);
         call_slot_t *s = &c->slots[i];

@@ -508,7 +508,7 @@ static const char *esl_reserve_first(esl_worker_t *w, const cat_hdr_t *c,
 /* Claims and fills a slot for a new call: its index, or -1 (full). */
 static int32_t esl_new_call(esl_worker_t *w, const esl_auth_t *a)
 {
-    int32_t i = calls_claim(w->cs, w->tag, &w->hint);
+    int32_t i = calls_claim(w->cs, w->tag, w->pid, &w->hint);
     if (i < 0)
         return -1;
     call_slot_t *s = slot_of(w, (uint32_t)i);

@@ -566,6 +566,7 @@ static int esl_setup(esl_worker_t *w, proc_ctx_t *ctx)
     w->accts = region_area(ctx->region, REGION_AREA_ACCOUNTS);
     w->cs = ctx->calls;
     w->tag = calls_tag(CALLS_KIND_ESL, (unsigned)ctx->index);
+    w->pid = getpid();
     if (w->cs == NULL) {
         LOG_ERROR("esl", 0, "no calls table");
         return PROC_EXIT_NORESTART;

@@ -87,6 +87,7 @@ typedef struct esl_worker {
     jrn_writer_t   w;
     int            have_writer;
     uint32_t       tag, hint;
+    pid_t          pid;
 
     /* configuration */
     int            park_mode;            /* 1: CHANNEL_PARK, 0: CREATE */
