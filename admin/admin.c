@@ -2,27 +2,42 @@
  * admin.c -- the admin process's main (see admin.h).
  *
  * Threads:
- *   main       waits for *ctx->stop (later: runs civetweb's mg_start and
- *              serves the API from its worker threads)
+ *   main       starts the HTTP server (http_start: civetweb, admin.threads
+ *              workers serving the route tables of admin/api.h), then
+ *              waits for *ctx->stop
  *   flusher    flusher_run(): journal -> PostgreSQL, its own connection
+ *   civetweb   its master thread and admin.threads workers (admin/http.c)
+ *
+ * Order at stop: the HTTP server stops first (mg_stop joins its workers, so
+ * no request is half done), then the flusher is told to stop: its final
+ * drain sees everything the API wrote to the journal.
  *
  * NOTES
- * - *ctx->stop is set by the process's signal handler; both threads read
- *   it. The flusher thread finishes its batch, drains once more and
- *   returns; main joins it before returning, so the process never exits
- *   in the middle of a transaction it could have finished.
- * - The HTTP API will read the flusher's counters with flusher_stats(),
+ * - The flusher is this process's first duty: when the HTTP server cannot
+ *   start (port taken, bad admin.listen), that is logged loudly and
+ *   retried every HTTP_RETRY_MS while the flusher keeps draining; the
+ *   process does not exit for it.
+ * - *ctx->stop is set by the process's signal handler; main reads it and
+ *   passes it on to the flusher through its own flag (flusher_stop). The
+ *   flusher finishes its batch, drains once more and returns; main joins
+ *   it before returning, so the process never exits in the middle of a
+ *   transaction it could have finished.
+ * - The HTTP API may read the flusher's counters with flusher_stats(),
  *   which is safe from any thread.
  */
 #include "admin/admin.h"
 
+#include "admin/api.h"
 #include "admin/flusher.h"
+#include "admin/http.h"
 #include "shm/conf.h"
 #include "shm/log.h"
 
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+
+#define HTTP_RETRY_MS 5000
 
 typedef struct admin_flusher_arg {
     flusher_t             *f;
@@ -47,7 +62,8 @@ int admin_main(proc_ctx_t *ctx)
     if (f == NULL)
         return PROC_EXIT_FATAL;
 
-    admin_flusher_arg_t arg = { f, ctx->stop, 0 };
+    volatile sig_atomic_t flusher_stop = 0;
+    admin_flusher_arg_t arg = { f, &flusher_stop, 0 };
     pthread_t tid;
     int err = pthread_create(&tid, NULL, admin_flusher_thread, &arg);
     if (err != 0) {
@@ -58,15 +74,27 @@ int admin_main(proc_ctx_t *ctx)
     LOG_INFO("admin", "flusher started: %u rings, batch %lld",
              ctx->jrn->hdr->nrings, (long long)ctx->conf->flush_batch);
 
-    /* ---- HTTP API (civetweb): a later issue starts it here, with
-     * mg_start(), gives its handlers `f` for /api/v1/flusher (see
-     * flusher_stats) and calls mg_stop() after the loop below. ---- */
-
+    static const http_route_t *const tables[] = {
+        api_auth_routes, api_rating_routes, NULL };
+    http_server_t *http = NULL;
+    int waited_ms = HTTP_RETRY_MS;     /* try at once */
     while (!*ctx->stop) {
+        if (http == NULL && waited_ms >= HTTP_RETRY_MS) {
+            http = http_start(ctx, tables);
+            if (http == NULL)
+                LOG_ERROR("admin", 0, "the HTTP API is DOWN (admin.listen "
+                          "= %s): retrying every %d s; the flusher goes on",
+                          conf_str(ctx->conf, "admin.listen"),
+                          HTTP_RETRY_MS / 1000);
+            waited_ms = 0;
+        }
         struct timespec ts = { 0, 50 * 1000000L };
         nanosleep(&ts, NULL);
+        waited_ms += 50;
     }
 
+    http_stop(http);
+    flusher_stop = 1;
     pthread_join(tid, NULL);
     flusher_stats_t st;
     flusher_stats(f, &st);

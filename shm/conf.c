@@ -81,6 +81,20 @@ static const conf_key_t conf_keys[] = {
       "every append syncs itself (slow)." },
     { "admin.listen", "127.0.0.1:8080", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
       "Address:port of the HTTP API (plain HTTP: put TLS in front)." },
+    { "admin.threads", "8", CONF_T_INT, 0, 1, 256,
+      CONF_FIELD(admin_threads),
+      "HTTP worker threads of the admin process; each holds one PostgreSQL "
+      "connection and one QSBR reader slot (region.max_readers)." },
+    { "admin.request_timeout_ms", "30000", CONF_T_INT, 0, 100, 3600000,
+      CONF_FIELD(admin_request_timeout_ms),
+      "Longest time the HTTP server waits for one request's data." },
+    { "admin.max_body_kb", "1024", CONF_T_INT, 0, 1, 1048576,
+      CONF_FIELD(admin_max_body_kb),
+      "Largest request body the API reads (Content-Length); larger: 413." },
+    { "admin.session_hours", "12", CONF_T_INT, 0, 1, 8760,
+      CONF_FIELD(admin_session_hours),
+      "Lifetime of a login session (cookie apolo_session or bearer "
+      "token)." },
     { "flush.batch", "5000", CONF_T_INT, 0, 1, 1000000,
       CONF_FIELD(flush_batch),
       "Most journal records the flusher drains into PostgreSQL per "

@@ -1,0 +1,150 @@
+/*
+ * http.h -- the admin process's HTTP API: a civetweb server, a table of
+ * routes, sessions and roles, JSON in and out (jansson).
+ *
+ * Every module of the API (admin/api_*.c) exports one route table; the
+ * server (admin/http.c) takes the list of tables at start. A request is
+ * matched on method and path, authenticated (session cookie `apolo_session`
+ * for the dashboard, `Authorization: Bearer <token>` for scripts), checked
+ * against the route's role, and handed to the handler with a per-thread
+ * PostgreSQL connection and a per-thread QSBR reader that is online for the
+ * handler's duration only (catalog and decks may be read, lock-free).
+ *
+ * Errors are JSON: {"error": {"code": "validation", "message": "..."}}
+ * with the status the issue names (400, 401, 403, 404, 409, 413, 422, 500).
+ * Amounts are decimal strings ("12.500000"), never JSON numbers.
+ *
+ * Threads: civetweb's workers call handlers concurrently; everything a
+ * handler touches is either its own (http_req_t, the thread's connection
+ * and reader) or lock-free shared memory.
+ */
+#ifndef APOLO_HTTP_H
+#define APOLO_HTTP_H
+
+#include "shm/money.h"
+#include "shm/proc.h"
+#include "shm/qsbr.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mg_connection;
+struct mg_request_info;
+
+typedef enum {
+    HTTP_ROLE_NONE = 0,        /* no session needed (login, healthz) */
+    HTTP_ROLE_VIEWER = 1,      /* read only */
+    HTTP_ROLE_OPERATOR = 2,    /* recharges, accounts, reports */
+    HTTP_ROLE_ADMIN = 3        /* everything */
+} http_role_t;
+
+typedef struct http_req {
+    struct mg_connection         *conn;
+    const struct mg_request_info *ri;
+    const char   *method;
+    const char   *path;        /* without the query string */
+    const char   *query;       /* after '?', or NULL */
+    const char   *subpath;     /* prefix routes: the rest after the prefix */
+    proc_ctx_t   *ctx;
+    PGconn       *db;          /* this thread's; NULL if PostgreSQL is down */
+    qsbr_reader_t *rd;         /* this thread's, online during the handler */
+    /* after authentication (role HTTP_ROLE_NONE and user_id 0 otherwise) */
+    int64_t       user_id;
+    char          user[65];
+    http_role_t   role;
+    int           status;      /* the status sent, for the access log */
+    /* ---- added with admin/http.c ---------------------------------------- */
+    struct http_server *srv;
+    char          session[65]; /* token hash of the session authenticated
+                                  by, "" otherwise (logout deletes it) */
+    char          headers[512];/* extra header lines of the response
+                                  (http_header), "Name: value\r\n"... */
+    size_t        headers_len;
+} http_req_t;
+
+/* "admin", "operator", "viewer" (users.role) <-> http_role_t; an unknown
+ * name is HTTP_ROLE_NONE, an unknown role "none". */
+http_role_t http_role_parse(const char *s);
+const char *http_role_name(http_role_t role);
+
+/* Returns the status it sent (http_json / http_error return it). */
+typedef int (*http_handler_fn)(http_req_t *r);
+
+typedef struct http_route {
+    const char      *method;   /* "GET", "POST", ... */
+    const char      *path;     /* exact, or a prefix ending in '/' */
+    http_role_t      role;     /* least role allowed */
+    http_handler_fn  fn;
+} http_route_t;               /* a table ends with { NULL } */
+
+/* ---- responses ------------------------------------------------------------ */
+
+/* Sends body (stolen: decref'd here) as JSON with status. */
+int http_json(http_req_t *r, int status, json_t *body);
+
+/* Sends {"error": {"code": code, "message": ...}} with status. */
+int http_error(http_req_t *r, int status, const char *code,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Sends a body as is (CSV, text) with its content type. */
+int http_send(http_req_t *r, int status, const char *content_type,
+              const char *body, size_t len);
+
+/* Adds a header (name: value) to the response the handler sends next
+ * (Set-Cookie, Location). 0, or -1 when it does not fit the 512 bytes of
+ * r->headers or contains CR/LF (nothing added). */
+int http_header(http_req_t *r, const char *name, const char *value);
+
+/* 503 {"error": {"code": "unavailable"}}: for handlers that find
+ * r->db == NULL (PostgreSQL down; the server retries the connection). */
+int http_unavailable(http_req_t *r);
+
+/* ---- requests --------------------------------------------------------------- */
+
+/* The request body parsed as one JSON object, at most max bytes (0:
+ * admin.max_body_kb): 0 and *out (the caller decrefs it), or -1 after
+ * answering 411 (no Content-Length), 413 (too large: the body is not
+ * read), 400 (not JSON, not an object, the connection failed). */
+int http_read_json(http_req_t *r, size_t max, json_t **out);
+
+/* The client's address as civetweb saw it ("127.0.0.1", "::1"): behind a
+ * proxy, the proxy's. */
+const char *http_client_ip(const http_req_t *r);
+
+/* Query parameter name, URL-decoded into buf: buf, or NULL if absent or
+ * longer than cap - 1. */
+const char *http_query(const http_req_t *r, const char *name, char *buf,
+                       size_t cap);
+
+/* A money amount: JSON string "12.5" / "12.500000" (numbers are refused:
+ * floats lose money). 0 and *out, or -1. */
+int http_money(const json_t *v, money_t *out);
+
+/* Appends to audit_log (who = r->user, what, which object, details stolen).
+ * Returns 0, or -1 (logged; the caller decides whether that fails the
+ * request: a change that cannot be audited is rolled back). */
+int http_audit(http_req_t *r, const char *action, const char *object,
+               json_t *details);
+
+/* http_audit with another actor than r->user (login attempts: the name
+ * given). */
+int http_audit_as(http_req_t *r, const char *actor, const char *action,
+                  const char *object, json_t *details);
+
+/* The sessions cache (http.c): a logout drops its session at once, a user
+ * change (role, password, deactivation) every cached session. */
+void http_session_forget(const char *hash);
+void http_session_forget_all(void);
+
+/* ---- the server --------------------------------------------------------------- */
+
+typedef struct http_server http_server_t;
+
+/* Starts civetweb on admin.listen with the route tables (NULL-terminated
+ * list). NULL on failure (logged). */
+http_server_t *http_start(proc_ctx_t *ctx, const http_route_t *const *tables);
+void           http_stop(http_server_t *s);
+
+#endif
