@@ -75,7 +75,8 @@ int admin_main(proc_ctx_t *ctx)
              ctx->jrn->hdr->nrings, (long long)ctx->conf->flush_batch);
 
     static const http_route_t *const tables[] = {
-        api_auth_routes, api_rating_routes, NULL };
+        api_auth_routes, api_rating_routes, api_accounts_routes,
+        api_money_routes, NULL };
     http_server_t *http = NULL;
     int waited_ms = HTTP_RETRY_MS;     /* try at once */
     while (!*ctx->stop) {
