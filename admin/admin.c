@@ -23,7 +23,8 @@
  *   it before returning, so the process never exits in the middle of a
  *   transaction it could have finished.
  * - The HTTP API may read the flusher's counters with flusher_stats(),
- *   which is safe from any thread.
+ *   which is safe from any thread; handlers find the flusher with
+ *   admin_flusher() (GET /metrics).
  */
 #include "admin/admin.h"
 
@@ -44,6 +45,13 @@ typedef struct admin_flusher_arg {
     volatile sig_atomic_t *stop;
     int                    rc;
 } admin_flusher_arg_t;
+
+static flusher_t *admin_cur_flusher;   /* admin_flusher(); see admin.h */
+
+const struct flusher *admin_flusher(void)
+{
+    return __atomic_load_n(&admin_cur_flusher, __ATOMIC_ACQUIRE);
+}
 
 static void *admin_flusher_thread(void *p)
 {
@@ -74,9 +82,11 @@ int admin_main(proc_ctx_t *ctx)
     LOG_INFO("admin", "flusher started: %u rings, batch %lld",
              ctx->jrn->hdr->nrings, (long long)ctx->conf->flush_batch);
 
+    __atomic_store_n(&admin_cur_flusher, f, __ATOMIC_RELEASE);
     static const http_route_t *const tables[] = {
         api_auth_routes, api_rating_routes, api_accounts_routes,
-        api_money_routes, NULL };
+        api_money_routes, api_plans_routes, api_cdrs_routes,
+        api_metrics_routes, NULL };
     http_server_t *http = NULL;
     int waited_ms = HTTP_RETRY_MS;     /* try at once */
     while (!*ctx->stop) {
@@ -95,6 +105,7 @@ int admin_main(proc_ctx_t *ctx)
     }
 
     http_stop(http);
+    __atomic_store_n(&admin_cur_flusher, NULL, __ATOMIC_RELEASE);
     flusher_stop = 1;
     pthread_join(tid, NULL);
     flusher_stats_t st;

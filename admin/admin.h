@@ -19,4 +19,14 @@
  */
 int admin_main(proc_ctx_t *ctx);
 
+/*
+ * The running flusher of this process, for the HTTP API's handlers (GET
+ * /metrics reads its counters with flusher_stats(), which any thread may
+ * call). Set by admin_main before the HTTP server starts and cleared after
+ * the server stopped (its workers joined), so a handler never sees a freed
+ * one; NULL outside admin_main (unit tests).
+ */
+struct flusher;
+const struct flusher *admin_flusher(void);
+
 #endif

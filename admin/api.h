@@ -15,5 +15,15 @@ extern const http_route_t api_rating_routes[];
 extern const http_route_t api_accounts_routes[];
 /* api_money.c: recharges, adjustments, refunds (journaled, idempotent) */
 extern const http_route_t api_money_routes[];
+/* api_plans.c: rate plans, zones, rates, deck import and export */
+extern const http_route_t api_plans_routes[];
+/* api_cdrs.c: CDR queries and export, statistics */
+extern const http_route_t api_cdrs_routes[];
+/* api_metrics.c: /metrics (Prometheus), /api/v1/openapi.json */
+extern const http_route_t api_metrics_routes[];
+/* The OpenAPI document (admin/openapi.json, embedded at build time): its
+ * bytes (NUL-terminated) and length in *len. tests/test_openapi.c checks
+ * that it describes every route of every table above. */
+const char *api_openapi_doc(size_t *len);
 
 #endif

@@ -17,14 +17,21 @@
 #include <string.h>
 
 static pthread_once_t auth_once = PTHREAD_ONCE_INIT;
+static pthread_once_t auth_dummy_once = PTHREAD_ONCE_INIT;
 static int auth_ok;
 static char auth_dummy[AUTH_HASH_MAX];
 
 static void auth_init_once(void)
 {
-    if (sodium_init() < 0)
-        return;
-    auth_ok = 1;
+    if (sodium_init() >= 0)
+        auth_ok = 1;
+}
+
+/* Made at the first need (a login for an unknown user), not at start: a
+ * restarted admin process must not spend 64 MiB and a core's burst on it
+ * while the flusher catches up and the workers rate calls. */
+static void auth_dummy_once_fn(void)
+{
     /* a password nobody knows, hashed like a real one */
     unsigned char rnd[24];
     char pw[2 * sizeof rnd + 1];
@@ -60,7 +67,10 @@ int auth_verify_password(const char *pw, const char *hash)
 
 const char *auth_dummy_hash(void)
 {
-    if (auth_init() != 0 || auth_dummy[0] == '\0')
+    if (auth_init() != 0)
+        return NULL;
+    pthread_once(&auth_dummy_once, auth_dummy_once_fn);
+    if (auth_dummy[0] == '\0')
         return NULL;
     return auth_dummy;
 }

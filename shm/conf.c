@@ -91,6 +91,10 @@ static const conf_key_t conf_keys[] = {
     { "admin.max_body_kb", "1024", CONF_T_INT, 0, 1, 1048576,
       CONF_FIELD(admin_max_body_kb),
       "Largest request body the API reads (Content-Length); larger: 413." },
+    { "admin.max_deck_mb", "256", CONF_T_INT, 0, 1, 65536,
+      CONF_FIELD(admin_max_deck_mb),
+      "Largest rate deck CSV the API imports (POST /api/v1/plans/{id}/deck, "
+      "read streaming); larger: 413." },
     { "admin.session_hours", "12", CONF_T_INT, 0, 1, 8760,
       CONF_FIELD(admin_session_hours),
       "Lifetime of a login session (cookie apolo_session or bearer "

@@ -46,7 +46,7 @@ enum {
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_ENV }
     conf_src_t;
 
-#define CONF_NKEYS 39         /* entries of the table in conf.c */
+#define CONF_NKEYS 40         /* entries of the table in conf.c */
 
 /*
  * The parsed configuration. String values are owned (conf_free). The typed
@@ -70,7 +70,7 @@ typedef struct conf {
     int64_t     esl_charge_inbound, esl_charge_internal, esl_max_resync_kills;
     int64_t     esl_reconnect_max_ms, esl_max_frame_kb, esl_idle_timeout_sec;
     int64_t     admin_threads, admin_request_timeout_ms, admin_max_body_kb;
-    int64_t     admin_session_hours;
+    int64_t     admin_session_hours, admin_max_deck_mb;
 } conf_t;
 
 /* A getter's or the parser's error: names the key and, when it has one,

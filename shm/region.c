@@ -15,6 +15,7 @@
 #include "shm/catalog.h"
 #include "shm/log.h"
 #include "shm/qsbr.h"
+#include "shm/stats.h"
 
 #include <errno.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static int region_layout(region_hdr_t *h, const region_config_t *cfg)
     len[REGION_AREA_QSBR] = qsbr_shm_size(cfg->max_readers);
     len[REGION_AREA_ACCOUNTS] = acct_shm_size(cfg->max_accounts);
     len[REGION_AREA_ROOT] = cat_root_shm_size();
+    len[REGION_AREA_STATS] = stats_shm_size(cfg->max_readers);
     len[REGION_AREA_HEAP] = cfg->heap_bytes;
     for (int a = 0; a < REGION_NAREAS; a++)
         if (!region_place(&size, len[a], &h->area_off[a], &h->area_len[a]))
@@ -102,6 +104,7 @@ int region_create(region_t *r, const region_config_t *cfg)
     qsbr_shm_init(region_area(r, REGION_AREA_QSBR), cfg->max_readers);
     acct_shm_init(region_area(r, REGION_AREA_ACCOUNTS), cfg->max_accounts);
     cat_root_shm_init(region_area(r, REGION_AREA_ROOT));
+    stats_shm_init(region_area(r, REGION_AREA_STATS), cfg->max_readers);
     return REGION_OK;
 }
 

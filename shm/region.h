@@ -6,10 +6,10 @@
  * one place, region_create(), from the sizes the modules that live in it
  * declare (X_shm_size / X_shm_init, as PostgreSQL's ipci.c does):
  *
- *   +--------+--------+-----------------+--------+----------------------+
- *   | header |  qsbr  | accounts        | root   | heap                 |
- *   |        | slots  | (fixed slots)   | (cat.) | (published versions) |
- *   +--------+--------+-----------------+--------+----------------------+
+ *   +--------+--------+-----------------+--------+-------+----------------------+
+ *   | header |  qsbr  | accounts        | root   | stats | heap                 |
+ *   |        | slots  | (fixed slots)   | (cat.) |       | (published versions) |
+ *   +--------+--------+-----------------+--------+-------+----------------------+
  *
  * Everything stored in the region refers to other parts of it by offset
  * from the base, never by pointer, so that a process that maps it at another
@@ -21,6 +21,8 @@
  *   account slots       balances: any process, lock-free (account.h);
  *                       configuration fields: the supervisor only
  *   root and heap       the supervisor only (catalog.h, heap.h)
+ *   stats slots         each worker process its own slot (stats.h);
+ *                       the admin process reads them
  */
 #ifndef APOLO_REGION_H
 #define APOLO_REGION_H
@@ -29,7 +31,7 @@
 #include <stdint.h>
 
 #define REGION_MAGIC          0x4d48534f4c4f5041ULL   /* "APOLOSHM" */
-#define REGION_LAYOUT_VERSION 1
+#define REGION_LAYOUT_VERSION 2                       /* 2: stats area */
 #define REGION_ALIGN          64                      /* one cache line */
 
 enum { REGION_OK = 0, REGION_ERROR = -1, REGION_EINVAL = -2 };
@@ -38,12 +40,14 @@ typedef enum {
     REGION_AREA_QSBR = 0,
     REGION_AREA_ACCOUNTS,
     REGION_AREA_ROOT,
+    REGION_AREA_STATS,        /* per-worker counters (stats.h) */
     REGION_AREA_HEAP,
     REGION_NAREAS
 } region_area_t;
 
 typedef struct region_config {
-    uint32_t max_readers;     /* QSBR slots: worker processes and threads */
+    uint32_t max_readers;     /* QSBR slots: worker processes and threads;
+                                 also the number of stats slots */
     uint32_t max_accounts;    /* account slots, never reused */
     uint64_t heap_bytes;      /* room for published catalogs and decks */
 } region_config_t;

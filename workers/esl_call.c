@@ -317,7 +317,7 @@ static void esl_journal(esl_worker_t *w, uint32_t i)
     if (rc != JRN_OK)
         LOG_ERROR("esl", 0, "CDR of %s: journal refused it (%d); cost %"
                   PRId64 " not debited", s->cdr.call_id, rc, s->cdr.cost);
-    w->n_cdrs++;
+    STATS_INC(w->st, cdrs);
     esl_forget(w, i);
 }
 
@@ -339,10 +339,12 @@ static void esl_finish(esl_worker_t *w, uint32_t i, int64_t answer_us,
                                   s->cdr.dialed, strlen(s->cdr.dialed),
                                   s->cdr.start_us / 1000000, answer_us / 1000000,
                                   billsec, &q) : RATING_ENOPLAN;
+        STATS_INC(w->st, ratings);
         if (rc == RATING_OK) {
             cost = q.cost;
             rated = 1;
         } else {
+            STATS_INC(w->st, rating_errors);
             /* The plan changed under the call: bill what was set aside. */
             LOG_ERROR("esl", 0, "call %s: cannot price at hangup (%s); "
                       "billing its reservation %" PRId64, s->cdr.call_id,
@@ -386,7 +388,7 @@ typedef struct esl_auth {
 static void esl_refuse(esl_worker_t *w, int32_t i, const esl_auth_t *a,
                        const char *cause, const char *why)
 {
-    w->n_refused++;
+    STATS_INC(w->st, calls_refused);
     LOG_INFO("esl", "call %.*s from %.*s to %.*s refused (%s): %s",
              (int)a->uuid_len, a->uuid, (int)a->caller_len, a->caller,
              (int)a->dest_len, a->dest, cause, why);
@@ -468,7 +470,9 @@ static const char *esl_reserve_first(esl_worker_t *w, const cat_hdr_t *c,
     int rc = rating_authorize(w->region, c, v.plan_id, a->dest, a->dest_len,
                               start, v.headroom > 0 ? v.headroom : 0,
                               w->max_call, &max_sec, &q);
+    STATS_INC(w->st, ratings);
     if (rc != RATING_OK) {
+        STATS_INC(w->st, rating_errors);
         *why = rating_strerror(rc);
         return rc == RATING_ENOPLAN ? CAUSE_NO_MONEY : CAUSE_NO_ROUTE;
     }
@@ -548,7 +552,7 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
     if (!esl_token_ok(a.uuid, a.uuid_len, JREC_CALL_ID_MAX, 0)
         || !esl_token_ok(a.dest, a.dest_len, JREC_NUMBER_MAX, 0)
         || !esl_token_ok(a.caller, a.caller_len, JREC_NUMBER_MAX, 0)) {
-        w->n_bad++;
+        STATS_INC(w->st, bad_events);
         LOG_WARN("esl", 0, "park event with an unusable Unique-ID, caller or "
                  "destination: ignored");
         return;
@@ -586,7 +590,7 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
         s->max_sec = s->covered_sec = w->max_call;
         calls_write_end(s);
     }
-    w->n_auth++;
+    STATS_INC(w->st, calls_authorized);
     esl_api(w, EC_IGNORE, (uint32_t)i, "uuid_setvar %s apolo_max_seconds %u",
             s->cdr.call_id, s->max_sec);
     esl_api(w, EC_IGNORE, (uint32_t)i, "sched_hangup +%u %s " CAUSE_CUT,
@@ -727,7 +731,7 @@ static void esl_cut(esl_worker_t *w, uint32_t i)
     if (esl_api(w, EC_KILL, i, "uuid_kill %s " CAUSE_CUT, s->cdr.call_id)
         == 0) {
         c->cut_sent = 1;
-        w->n_cut++;
+        STATS_INC(w->st, calls_cut);
         LOG_INFO("esl", "call %s cut: its %u paid seconds are over",
                  s->cdr.call_id, s->covered_sec);
         return;
@@ -1016,6 +1020,7 @@ void esl_call_resync(esl_worker_t *w)
     }
     if (n == 0)
         return;
+    STATS_INC(w->st, resyncs);
     LOG_INFO("esl", "resynchronising %u calls with %s:%s", n, w->node.host,
              w->node.port);
     esl_api(w, EC_CHANNELS, ESL_NONE, "show channels as json");

@@ -286,7 +286,9 @@ static void esl_drop(esl_worker_t *w, const char *why)
         close(w->fd);
         w->fd = -1;
         esl_call_lost(w);
+        STATS_INC(w->st, reconnects);
     }
+    STATS_SET(w->st, connected, 0);
     w->state = ES_DOWN;
     w->pend_n = 0;
     w->out_len = w->out_off = 0;
@@ -391,6 +393,7 @@ static int esl_on_reply(esl_worker_t *w, const esl_frame_t *f)
             return -1;
         }
         w->state = ES_LIVE;
+        STATS_SET(w->st, connected, 1);
         w->conn_gen++;
         w->backoff_ms = ESL_BACKOFF_MIN_MS;
         w->auth_failed = 0;
@@ -421,9 +424,10 @@ static int esl_on_frame(esl_worker_t *w, esl_frame_t *f)
     }
     case ESL_T_EVENT_PLAIN: {
         esl_event_t ev;
-        w->n_events++;
+        STATS_INC(w->st, events);
+        STATS_SET(w->st, last_event_us, esl_wall_us());
         if (esl_event_parse(&w->want, f->body, f->body_len, &ev) != ESL_OK) {
-            w->n_bad++;
+            STATS_INC(w->st, bad_events);
             LOG_WARN("esl", 0, "malformed event from %s:%s ignored",
                      w->node.host, w->node.port);
             return 0;
@@ -566,6 +570,13 @@ static int esl_setup(esl_worker_t *w, proc_ctx_t *ctx)
     w->accts = region_area(ctx->region, REGION_AREA_ACCOUNTS);
     w->cs = ctx->calls;
     w->tag = calls_tag(CALLS_KIND_ESL, (unsigned)ctx->index);
+    w->st = stats_claim(region_area(ctx->region, REGION_AREA_STATS), w->tag);
+    if (w->st == NULL) {
+        LOG_WARN("esl", 0, "no free stats slot (region.max_readers): this "
+                 "worker's counters are not exported");
+        w->st = &w->st_local;
+    }
+    STATS_SET(w->st, connected, 0);
     w->pid = getpid();
     if (w->cs == NULL) {
         LOG_ERROR("esl", 0, "no calls table");
@@ -604,11 +615,15 @@ int esl_main(proc_ctx_t *ctx)
              w.park_mode ? "park" : "create");
     while (!*ctx->stop)
         esl_turn(&w);
-    /* Calls still live stay in the region for the next worker. */
+    /* Calls still live stay in the region for the next worker. The
+     * counters are this worker slot's since apolod started. */
+    const stats_slot_t *st = w.st;      /* only we write it */
+    STATS_SET(w.st, connected, 0);
     LOG_INFO("esl", "stopping: %" PRIu64 " events, %" PRIu64 " authorized, %"
              PRIu64 " refused, %" PRIu64 " cut, %" PRIu64 " CDRs, %" PRIu64
-             " bad events; %u calls left live", w.n_events, w.n_auth,
-             w.n_refused, w.n_cut, w.n_cdrs, w.n_bad, calls_count(w.cs));
+             " bad events; %u calls left live", st->events,
+             st->calls_authorized, st->calls_refused, st->calls_cut,
+             st->cdrs, st->bad_events, calls_count(w.cs));
     if (w.fd >= 0)
         close(w.fd);
     esl_reader_free(&w.in);

@@ -17,6 +17,7 @@
 #include "shm/journal.h"
 #include "shm/proc.h"
 #include "shm/qsbr.h"
+#include "shm/stats.h"
 #include "workers/esl.h"
 #include "workers/esl_proto.h"
 
@@ -120,8 +121,11 @@ typedef struct esl_worker {
     int64_t        resync_kills;          /* budget left in this resync */
     int64_t        resync_late;           /* cuts put off past the budget */
 
-    /* counters (logged on stop) */
-    uint64_t       n_events, n_auth, n_refused, n_cut, n_cdrs, n_bad;
+    /* counters: the region's slot of our tag (shm/stats.h, exported by
+     * GET /metrics; they go on across restarts of this worker), or
+     * st_local when every slot is taken */
+    stats_slot_t  *st;
+    stats_slot_t   st_local;
 } esl_worker_t;
 
 /* ---- esl_conn.c ---------------------------------------------------------- */

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# t_api_plans.sh -- accounts and extensions of the HTTP API
+# (admin/api_accounts.c, admin/reload.c) on a real apolod with a fresh
+# database, through an operator's and a viewer's bearer tokens:
+#
+#   - plans and zones: create, patch, validation errors (400/409/422),
+#     a time zone the region refuses (422, nothing saved), roles
+#   - deck import: 5 bad rows among 100 -> 422 listing exactly those lines,
+#     nothing changed; dry run changes nothing; a clean deck -> 201 and
+#     quote uses it; export then re-import into another plan: same rates;
+#     100k rows (time printed); SQL in a zone name is only text
+#
+# KEEP=1 keeps the temp folder.
+set -uo pipefail
+top=${APOLO_TOP:?run through tests/run.sh}
+build=${APOLO_BUILD:?run through tests/run.sh}
+: "${DATABASE_URL:?run through tests/run.sh}"
+case $build in /*) ;; *) build=$top/$build ;; esac
+bin=$build/apolod
+work=$(mktemp -d /tmp/apolo-tpl.XXXXXX)
+db=apolo_t_api_plans_$$
+conf=$work/apolod.conf
+port=$((30000 + RANDOM % 20000))
+base=http://127.0.0.1:$port
+fails=0
+sup=""
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok:   $*"; }
+
+cleanup() {
+  trap - EXIT INT TERM
+  if [ -n "$sup" ]; then
+    kill -TERM "$sup" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$sup" 2>/dev/null
+  fi
+  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+    >/dev/null 2>&1
+  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'echo "t_api_plans: interrupted"; exit 143' INT TERM
+
+if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
+  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
+else
+  dburl="$DATABASE_URL dbname=$db"
+fi
+export APOLO_DATABASE_URL=$dburl
+psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
+sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
+
+cat >"$conf" <<EOC
+log_level = info
+sql_dir = "$top/sql"
+journal.path = "$work/journal"
+journal.rings = 4
+journal.slots = 1024
+region.max_accounts = 100
+region.heap_mb = 64
+calls.path = "$work/calls"
+calls.max = 64
+admin.listen = "127.0.0.1:$port"
+ctl.socket = "$work/apolod.sock"
+supervisor.notify = 0
+esl.max_call_sec = 3600
+EOC
+
+"$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
+  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+# Plan 1 (ARS) with one rate; plan 2 in USD. No account yet: all through
+# the API.
+sql "
+INSERT INTO rate_plans (id, name, currency) VALUES (1, 'ARS plan', 'ARS');
+INSERT INTO zones (id, code, name) VALUES (1, 'AR', 'Argentina'),
+  (2, 'AR-MOB', 'Argentina mobile');
+SELECT setval(pg_get_serial_sequence('zones', 'id'), 2);
+SELECT setval(pg_get_serial_sequence('rate_plans', 'id'), 1);" >/dev/null ||
+  { fail "seeding the database"; exit 1; }
+pw_adm='admin-secret-1'; pw_view='viewer-secret-1'
+printf '%s\n' "$pw_adm" | "$bin" -c "$conf" user add adm admin >"$work/user.log" 2>&1 &&
+printf '%s\n' "$pw_view" | "$bin" -c "$conf" user add view viewer >>"$work/user.log" 2>&1 ||
+  { cat "$work/user.log"; fail "apolod user add"; exit 1; }
+
+"$bin" -c "$conf" >"$work/apolod.log" 2>&1 &
+sup=$!
+for _ in $(seq 1 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && break
+  sleep 0.1
+done
+login() {
+  curl -s -X POST -d "{\"username\": \"$1\", \"password\": \"$2\"}" \
+    "$base/api/v1/login" | jq -r '.token // empty'
+}
+tadm=$(login adm "$pw_adm"); tview=$(login view "$pw_view")
+[ -n "$tadm" ] && [ -n "$tview" ] && ok "admin and viewer logged in" ||
+  { fail "login"; tail -20 "$work/apolod.log"; exit 1; }
+TOK=$tadm
+
+req() {
+  local m=$1 p=$2
+  if [ $# -ge 3 ]; then
+    code=$(curl -s -o "$work/body" -w '%{http_code}' -X "$m" \
+      -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+      --data-binary "$3" "$base/api/v1/$p")
+  else
+    code=$(curl -s -o "$work/body" -w '%{http_code}' -X "$m" \
+      -H "Authorization: Bearer $TOK" "$base/api/v1/$p")
+  fi
+}
+check() {
+  local d=$1 m=$2 p=$3 b=$4 st=$5 t=${6:-true}
+  if [ -n "$b" ]; then req "$m" "$p" "$b"; else req "$m" "$p"; fi
+  if [ "$code" != "$st" ]; then
+    fail "$d: $m $p -> $code, expected $st: $(head -c 300 "$work/body")"
+  elif ! jq -e "$t" "$work/body" >/dev/null 2>&1; then
+    fail "$d: $m $p: $t is false on $(head -c 400 "$work/body")"
+  else
+    ok "$d ($st)"
+  fi
+}
+# deck PLAN FILE [QUERY]: POST a CSV; status in $code, body in $work/body
+deck() {
+  code=$(curl -s -o "$work/body" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $TOK" -H 'Content-Type: text/csv' -H 'Expect:' \
+    --data-binary "@$2" "$base/api/v1/plans/$1/deck${3:+?$3}")
+}
+
+# ---- plans ------------------------------------------------------------------------
+check "create plan" POST plans '{"name": "Retail", "currency": "ARS", "time_zone": "America/Argentina/Buenos_Aires", "rounding": "half_up", "number_rules": "00=>"}' \
+  201 '.name == "Retail" and .rounding == "half_up" and .periods == [] and .deck_versions == []'
+p2=$(jq -r .id "$work/body")
+check "duplicate plan name" POST plans '{"name": "Retail", "currency": "ARS"}' 409 '.error.code == "conflict"'
+check "bad currency" POST plans '{"name": "X1", "currency": "ars"}' 422 '.error.code == "validation"'
+check "bad rounding" POST plans '{"name": "X1", "currency": "ARS", "rounding": "nearest"}' 422
+check "unknown field" POST plans '{"name": "X1", "currency": "ARS", "balance": "1"}' 400
+check "name as a number" POST plans '{"name": 5, "currency": "ARS"}' 400
+check "bad number rules" POST plans '{"name": "X1", "currency": "ARS", "number_rules": "a=>b"}' 422
+check "unknown time zone" POST plans '{"name": "X1", "currency": "ARS", "time_zone": "Mars/Olympus"}' 422
+[ "$(sql "SELECT count(*) FROM rate_plans WHERE name = 'X1'")" = 0 ] &&
+  ok "refused plans left nothing" || fail "a refused plan was saved"
+check "patch plan" PATCH "plans/$p2" '{"rounding": "up", "name": "Retail 2"}' 200 '.rounding == "up" and .name == "Retail 2"'
+check "patch currency refused" PATCH "plans/$p2" '{"currency": "USD"}' 400
+check "patch unknown plan" PATCH "plans/999" '{"name": "z"}' 404
+check "list plans" GET plans '' 200 '(.plans | length) == 2'
+TOK=$tview
+check "viewer may list" GET plans '' 200
+check "viewer may not create" POST plans '{"name": "V", "currency": "ARS"}' 403
+TOK=$tadm
+
+# ---- zones -------------------------------------------------------------------------
+check "create zone" POST zones '{"code": "BR", "name": "Brazil"}' 201 '.code == "BR" and .parent_id == null'
+zbr=$(jq -r .id "$work/body")
+check "child zone" POST zones "{\"code\": \"BR-MOB\", \"name\": \"Brazil mobile\", \"parent_id\": $zbr}" 201 ".parent_id == $zbr"
+zbm=$(jq -r .id "$work/body")
+check "duplicate zone code" POST zones '{"code": "BR", "name": "x"}' 409
+check "unknown parent" POST zones '{"code": "Q1", "name": "x", "parent_id": 999}' 422
+check "cycle refused" PATCH "zones/$zbr" "{\"parent_id\": $zbm}" 422
+check "zone name too long" POST zones "{\"code\": \"Q2\", \"name\": \"$(printf 'n%.0s' $(seq 1 60))\"}" 422
+check "patch zone" PATCH "zones/$zbm" '{"name": "Brasil movil"}' 200 '.name == "Brasil movil"'
+check "zones tree" GET zones '' 200 "[.zones[] | select(.parent_id == $zbr)] | length == 1"
+
+# ---- deck: 5 bad rows among 100 ------------------------------------------------------
+{
+  echo "prefix,destination,rate_per_minute,connection_fee,increment"
+  for i in $(seq 1 100); do
+    ln=$((i + 1))
+    case $ln in
+      12) echo "54a11,AR,0.5,0,60/6" ;;
+      30) echo "5430,AR,-0.25,0,60/6" ;;
+      47) echo "5447,AR,\"1,5\",0,60/6" ;;
+      63) echo "5463,,0.5,0,60/6" ;;
+      88) echo "5411,AR,0.7,0,60/6" ;;           # duplicate of line 11
+      *)  echo "54$ln,AR,0.$ln,0,60/6" ;;
+    esac
+  done
+} >"$work/bad.csv"
+nr0=$(sql "SELECT count(*) FROM rates"); nv0=$(sql "SELECT count(*) FROM deck_versions")
+deck 1 "$work/bad.csv"
+lines=$(jq -c '[.error.rows[].line]' "$work/body" 2>/dev/null)
+[ "$code" = 422 ] && [ "$lines" = "[12,30,47,63,88]" ] &&
+  ok "5 bad rows -> 422 lines $lines ($(jq -r .error.message "$work/body"))" ||
+  fail "bad deck: $code $lines $(head -c 600 "$work/body")"
+[ "$(sql "SELECT count(*) FROM rates")" = "$nr0" ] &&
+[ "$(sql "SELECT count(*) FROM deck_versions")" = "$nv0" ] &&
+  ok "bad deck changed nothing" || fail "bad deck changed the tables"
+
+# ---- a clean deck ---------------------------------------------------------------------
+{
+  echo "Prefix,Zone,Rate,Connection_Fee,First_Increment,Next_Increment"
+  echo "54,AR,0.0125,0,1,1"
+  echo "549,AR-MOB,0.123456,0.05,30,6"
+  for i in $(seq 100 197); do echo "5411$i,AR,0.0$((i % 9 + 1)),0,60,60"; done
+} >"$work/clean.csv"
+deck 1 "$work/clean.csv" "dry_run=1"
+[ "$code" = 200 ] && jq -e '.dry_run and .new == 100 and .rows == 100' "$work/body" >/dev/null &&
+[ "$(sql "SELECT count(*) FROM rates")" = "$nr0" ] &&
+  ok "dry run: $(jq -c '{new,changed,closed}' "$work/body"), nothing written" ||
+  fail "dry run: $code $(head -c 300 "$work/body")"
+deck 1 "$work/clean.csv"
+[ "$code" = 201 ] && jq -e '.deck_version == 1 and .rows == 100 and .new == 100 and (has("warning") | not)' "$work/body" >/dev/null &&
+  ok "clean deck 201: $(jq -c . "$work/body")" || fail "clean deck: $code $(head -c 400 "$work/body")"
+check "quote uses the new deck" GET "quote?number=5491155550000&seconds=60&plan=1" '' 200 \
+  '.deck_version == 1 and .prefix == "549"'
+[ "$(sql "SELECT rate_per_minute || '/' || connection_fee FROM rates WHERE plan_id = 1 AND prefix = '549'")" = "123456/50000" ] &&
+  ok "amounts stored exactly" || fail "amounts stored wrong"
+check "rates page" GET "plans/1/rates?prefix=5411&limit=10" '' 200 '(.rates | length) == 10 and .next != null'
+nx=$(jq -r .next "$work/body")
+check "rates next page" GET "plans/1/rates?prefix=5411&limit=10&after=$nx" '' 200 ".rates[0].prefix > \"$nx\""
+check "plan with decks" GET plans/1 '' 200 '.deck_versions[0].version == 1 and .deck_version == 1'
+
+# a changed rate
+printf 'prefix,zone,rate\n549,AR-MOB,0.2\n' >"$work/change.csv"
+deck 1 "$work/change.csv" "dry_run=1"
+jq -e '.changed == 1 and .new == 0' "$work/body" >/dev/null && ok "dry run sees 1 changed" ||
+  fail "dry run change: $(head -c 300 "$work/body")"
+deck 1 "$work/change.csv"
+[ "$code" = 201 ] && ok "change imported" || fail "change: $code $(head -c 300 "$work/body")"
+check "quote: the changed rate" GET "quote?number=5491155550000&seconds=60&plan=1" '' 200 \
+  '.deck_version == 2 and (.. | objects | select(has("rate_per_minute")) | .rate_per_minute) == "0.200000"'
+
+# ---- export, re-import -----------------------------------------------------------------
+code=$(curl -s -D "$work/hdr" -o "$work/export.csv" -w '%{http_code}' -H "Authorization: Bearer $tview" \
+  "$base/api/v1/plans/1/deck.csv")
+[ "$code" = 200 ] && grep -qi 'transfer-encoding: chunked' "$work/hdr" &&
+[ "$(wc -l <"$work/export.csv")" = 101 ] && ok "export: 100 rates, chunked" ||
+  fail "export: $code $(wc -l <"$work/export.csv") lines"
+deck "$p2" "$work/export.csv"
+[ "$code" = 201 ] && ok "export re-imported into plan $p2" || fail "re-import: $code $(head -c 300 "$work/body")"
+cmpq="SELECT prefix, zone_id, rate_per_minute, connection_fee, first_increment, next_increment, effective_from, effective_to FROM rates WHERE plan_id = %s AND effective_from <= now() AND (effective_to IS NULL OR effective_to > now()) ORDER BY prefix"
+a=$(sql "$(printf "$cmpq" 1)"); b=$(sql "$(printf "$cmpq" "$p2")")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "re-imported rates are the same" || fail "re-import differs"
+deck 1 "$work/export.csv" "dry_run=1"
+jq -e '.unchanged == 100 and .new == 0 and .changed == 0' "$work/body" >/dev/null &&
+  ok "export into its own plan: all unchanged" || fail "self re-import: $(head -c 300 "$work/body")"
+
+# ---- zones in decks, injection ------------------------------------------------------------
+printf 'prefix,zone,rate\n55,Nowhere,0.1\n' >"$work/unk.csv"
+deck 1 "$work/unk.csv"
+[ "$code" = 422 ] && jq -e '.error.rows[0].line == 2' "$work/body" >/dev/null &&
+  ok "unknown zone refused" || fail "unknown zone: $code $(head -c 300 "$work/body")"
+evil="x'); DROP TABLE rates; --"
+printf 'prefix,zone,rate\n56,"%s",0.1\n' "$evil" >"$work/evil.csv"
+deck 1 "$work/evil.csv" "create_zones=1"
+[ "$code" = 201 ] && [ "$(sql "SELECT count(*) FROM zones WHERE code = \$\$$evil\$\$")" = 1 ] &&
+[ "$(sql "SELECT count(*) FROM rates WHERE plan_id = 1 AND prefix = '56'")" = 1 ] &&
+  ok "an injection in a zone name is only text" || fail "injection: $code $(head -c 300 "$work/body")"
+TOK=$tview
+deck 1 "$work/clean.csv"
+[ "$code" = 403 ] && ok "viewer may not import" || fail "viewer import: $code"
+TOK=$tadm
+
+# ---- 100k rows -----------------------------------------------------------------------------
+awk 'BEGIN { print "prefix,zone,rate_per_minute,increment";
+  for (i = 0; i < 100000; i++) printf "7%07d,AR,0.%06d,60/6\n", i, i % 999983 }' >"$work/big.csv"
+t0=$(date +%s.%N)
+deck 1 "$work/big.csv"
+t1=$(date +%s.%N)
+[ "$code" = 201 ] && jq -e '.new == 100000' "$work/body" >/dev/null &&
+  ok "100k-row deck imported in $(echo "$t1 - $t0" | bc) s ($(jq -c '{seconds_parse,seconds_copy,seconds_reload}' "$work/body"))" ||
+  fail "100k deck: $code $(head -c 300 "$work/body")"
+check "quote in the big deck" GET "quote?number=70012345&seconds=60&plan=1" '' 200 '.prefix == "70012345"'
+
+[ "$(sql "SELECT count(*) FROM audit_log WHERE action = 'deck.import'")" -ge 4 ] &&
+  ok "imports audited" || fail "imports not audited"
+if grep -q 'ERROR.*api_plans\|AddressSanitizer' "$work/apolod.log"; then fail "errors in the log"; fi
+echo "t_api_plans: $fails failure(s)"
+[ "$fails" = 0 ]
