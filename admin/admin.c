@@ -7,6 +7,8 @@
  *              waits for *ctx->stop
  *   flusher    flusher_run(): journal -> PostgreSQL, its own connection
  *   civetweb   its master thread and admin.threads workers (admin/http.c)
+ *   ws         the /ws broadcaster and one sender per WebSocket client
+ *              (admin/ws.c), started with the HTTP server
  *
  * Order at stop: the HTTP server stops first (mg_stop joins its workers, so
  * no request is half done), then the flusher is told to stop: its final
@@ -31,6 +33,7 @@
 #include "admin/api.h"
 #include "admin/flusher.h"
 #include "admin/http.h"
+#include "admin/ws.h"
 #include "shm/conf.h"
 #include "shm/log.h"
 
@@ -86,8 +89,9 @@ int admin_main(proc_ctx_t *ctx)
     static const http_route_t *const tables[] = {
         api_auth_routes, api_rating_routes, api_accounts_routes,
         api_money_routes, api_plans_routes, api_cdrs_routes,
-        api_metrics_routes, NULL };
+        api_metrics_routes, api_ingest_routes, NULL };
     http_server_t *http = NULL;
+    ws_hub_t *ws = NULL;
     int waited_ms = HTTP_RETRY_MS;     /* try at once */
     while (!*ctx->stop) {
         if (http == NULL && waited_ms >= HTTP_RETRY_MS) {
@@ -97,6 +101,8 @@ int admin_main(proc_ctx_t *ctx)
                           "= %s): retrying every %d s; the flusher goes on",
                           conf_str(ctx->conf, "admin.listen"),
                           HTTP_RETRY_MS / 1000);
+            else
+                ws = ws_start(http, ctx);    /* NULL: no /ws, logged */
             waited_ms = 0;
         }
         struct timespec ts = { 0, 50 * 1000000L };
@@ -104,7 +110,9 @@ int admin_main(proc_ctx_t *ctx)
         waited_ms += 50;
     }
 
-    http_stop(http);
+    ws_stop(ws);                       /* no more events queued */
+    http_stop(http);                   /* closes the /ws clients */
+    ws_free(ws);
     __atomic_store_n(&admin_cur_flusher, NULL, __ATOMIC_RELEASE);
     flusher_stop = 1;
     pthread_join(tid, NULL);

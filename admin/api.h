@@ -19,6 +19,8 @@ extern const http_route_t api_money_routes[];
 extern const http_route_t api_plans_routes[];
 /* api_cdrs.c: CDR queries and export, statistics */
 extern const http_route_t api_cdrs_routes[];
+/* api_ingest.c: CDRs posted by PBXs (mod_json_cdr, plain JSON) */
+extern const http_route_t api_ingest_routes[];
 /* api_metrics.c: /metrics (Prometheus), /api/v1/openapi.json */
 extern const http_route_t api_metrics_routes[];
 /* The OpenAPI document (admin/openapi.json, embedded at build time): its

@@ -125,7 +125,19 @@ int http_send(http_req_t *r, int status, const char *content_type,
         return r->status;
     }
     r->status = status;
-    mg_response_header_start(c, status);
+    if (mg_response_header_start(c, status) != 0) {
+        /* A websocket upgrade refused in its connect handler: civetweb's
+         * response API is not available before the handshake; written
+         * raw, and the connection is closed after it. */
+        mg_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                  "Content-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
+                  "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                  status, mg_get_response_code_text(c, status), content_type,
+                  len, r->headers);
+        if (len > 0)
+            mg_write(c, body, len);
+        return status;
+    }
     if (status != 204 && status != 304) {
         mg_response_header_add(c, "Content-Type", content_type, -1);
         snprintf(cl, sizeof cl, "%zu", len);
@@ -688,6 +700,31 @@ http_server_t *http_start(proc_ctx_t *ctx, const http_route_t *const *tables)
     mg_set_request_handler(s->mg, "/", http_dispatch, s);
     LOG_INFO("http", "listening on %s, %s threads", listen, threads);
     return s;
+}
+
+struct mg_context *http_civetweb(http_server_t *s)
+{
+    return s->mg;
+}
+
+int http_authenticate_conn(http_server_t *s, struct mg_connection *conn,
+                           http_role_t need, http_req_t *r)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+
+    memset(r, 0, sizeof *r);
+    r->conn = conn;
+    r->ri = ri;
+    r->method = ri->request_method;
+    r->path = ri->local_uri != NULL ? ri->local_uri : "/";
+    r->query = ri->query_string;
+    r->ctx = s->ctx;
+    r->srv = s;
+    http_thread_prepare(s, mg_get_thread_pointer(conn), r);
+    int rc = http_authenticate(r, need);
+    r->db = NULL;                  /* the thread's: not the caller's */
+    r->rd = NULL;
+    return rc;
 }
 
 void http_stop(http_server_t *s)

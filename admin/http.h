@@ -147,4 +147,16 @@ typedef struct http_server http_server_t;
 http_server_t *http_start(proc_ctx_t *ctx, const http_route_t *const *tables);
 void           http_stop(http_server_t *s);
 
+/* For handlers registered beside the route tables (admin/ws.c): the
+ * server's civetweb context (valid until http_stop). */
+struct mg_context *http_civetweb(http_server_t *s);
+
+/* Authenticates the request on conn exactly as a route of role need (the
+ * worker thread's PostgreSQL connection, the sessions cache): 0 and r
+ * filled (user_id, user, role), or the status of the refusal already sent
+ * on conn (401, 403, 503). Call it from a civetweb worker thread of s (a
+ * websocket connect handler), before anything else is written on conn. */
+int http_authenticate_conn(http_server_t *s, struct mg_connection *conn,
+                           http_role_t need, http_req_t *r);
+
 #endif

@@ -36,6 +36,7 @@ static const struct {
     { "api_plans_routes", api_plans_routes },
     { "api_cdrs_routes", api_cdrs_routes },
     { "api_metrics_routes", api_metrics_routes },
+    { "api_ingest_routes", api_ingest_routes },
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
