@@ -31,9 +31,11 @@
 #include "admin/admin.h"
 
 #include "admin/api.h"
+#include "admin/alert.h"
 #include "admin/flusher.h"
 #include "admin/http.h"
 #include "admin/ws.h"
+#include "admin/www.h"
 #include "shm/conf.h"
 #include "shm/log.h"
 
@@ -89,9 +91,11 @@ int admin_main(proc_ctx_t *ctx)
     static const http_route_t *const tables[] = {
         api_auth_routes, api_rating_routes, api_accounts_routes,
         api_money_routes, api_plans_routes, api_cdrs_routes,
-        api_metrics_routes, api_ingest_routes, NULL };
+        api_metrics_routes, api_ingest_routes, api_bulk_routes,
+        api_alerts_routes, NULL };
     http_server_t *http = NULL;
     ws_hub_t *ws = NULL;
+    alert_t *alerts = alert_start(ctx);     /* NULL: none, logged */
     int waited_ms = HTTP_RETRY_MS;     /* try at once */
     while (!*ctx->stop) {
         if (http == NULL && waited_ms >= HTTP_RETRY_MS) {
@@ -101,8 +105,10 @@ int admin_main(proc_ctx_t *ctx)
                           "= %s): retrying every %d s; the flusher goes on",
                           conf_str(ctx->conf, "admin.listen"),
                           HTTP_RETRY_MS / 1000);
-            else
+            else {
                 ws = ws_start(http, ctx);    /* NULL: no /ws, logged */
+                www_start(http);             /* -1: no dashboard, logged */
+            }
             waited_ms = 0;
         }
         struct timespec ts = { 0, 50 * 1000000L };
@@ -110,6 +116,7 @@ int admin_main(proc_ctx_t *ctx)
         waited_ms += 50;
     }
 
+    alert_stop(alerts);
     ws_stop(ws);                       /* no more events queued */
     http_stop(http);                   /* closes the /ws clients */
     ws_free(ws);

@@ -21,6 +21,10 @@ extern const http_route_t api_plans_routes[];
 extern const http_route_t api_cdrs_routes[];
 /* api_ingest.c: CDRs posted by PBXs (mod_json_cdr, plain JSON) */
 extern const http_route_t api_ingest_routes[];
+/* api_bulk.c: bulk recharges from CSV and XLSX files */
+extern const http_route_t api_bulk_routes[];
+/* api_alerts.c: notifications (outbox, test messages) */
+extern const http_route_t api_alerts_routes[];
 /* api_metrics.c: /metrics (Prometheus), /api/v1/openapi.json */
 extern const http_route_t api_metrics_routes[];
 /* The OpenAPI document (admin/openapi.json, embedded at build time): its
