@@ -99,6 +99,14 @@ static const conf_key_t conf_keys[] = {
       CONF_FIELD(admin_session_hours),
       "Lifetime of a login session (cookie apolo_session or bearer "
       "token)." },
+    { "admin.idempotency_days", "30", CONF_T_INT, 0, 1, 3650,
+      CONF_FIELD(admin_idempotency_days),
+      "Idempotency keys of finished money requests are kept this many "
+      "days (a retry within it is replayed), then deleted." },
+    { "admin.report_timeout_ms", "60000", CONF_T_INT, 0, 100, 3600000,
+      CONF_FIELD(admin_report_timeout_ms),
+      "PostgreSQL statement_timeout of report queries (CDRs, statistics, "
+      "ledger, audit); an export streams within it. Longer: 503." },
     { "flush.batch", "5000", CONF_T_INT, 0, 1, 1000000,
       CONF_FIELD(flush_batch),
       "Most journal records the flusher drains into PostgreSQL per "

@@ -46,7 +46,7 @@ enum {
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_ENV }
     conf_src_t;
 
-#define CONF_NKEYS 40         /* entries of the table in conf.c */
+#define CONF_NKEYS 42         /* entries of the table in conf.c */
 
 /*
  * The parsed configuration. String values are owned (conf_free). The typed
@@ -71,6 +71,7 @@ typedef struct conf {
     int64_t     esl_reconnect_max_ms, esl_max_frame_kb, esl_idle_timeout_sec;
     int64_t     admin_threads, admin_request_timeout_ms, admin_max_body_kb;
     int64_t     admin_session_hours, admin_max_deck_mb;
+    int64_t     admin_idempotency_days, admin_report_timeout_ms;
 } conf_t;
 
 /* A getter's or the parser's error: names the key and, when it has one,
