@@ -26,6 +26,13 @@
  *               SWITCH_CONGESTION)
  *   unanswered  billsec = 0 otherwise (busy, no answer, cancelled)
  *
+ * Every query runs in a read-only transaction under
+ * admin.report_timeout_ms (SET LOCAL statement_timeout): a report that
+ * would take longer is cancelled and answered 503 "timeout", instead of
+ * holding a worker thread and a PostgreSQL backend for as long as it
+ * likes. An export's limit is per FETCH of 10000 rows, not for the whole
+ * file.
+ *
  * Exports: BEGIN READ ONLY, DECLARE a cursor, FETCH 10000 rows at a time,
  * each batch formatted into a 64 KiB buffer sent as HTTP chunks: memory
  * stays flat whatever the row count. The response is chunked with
@@ -395,6 +402,17 @@ static int cdr_filters(http_req_t *r, cdrq_t *q)
 
 static int db_fail(http_req_t *r, PGresult *res, const char *what)
 {
+    const char *state = res != NULL
+        ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state != NULL && strcmp(state, "57014") == 0) {   /* query_canceled */
+        PQclear(res);
+        LOG_WARN("api", 0, "%s: over admin.report_timeout_ms (%lld ms), "
+                 "cancelled", what,
+                 (long long)r->ctx->conf->admin_report_timeout_ms);
+        return http_error(r, 503, "timeout", "%s took over %lld ms: narrow "
+                          "the filters (date range, account)", what,
+                          (long long)r->ctx->conf->admin_report_timeout_ms);
+    }
     LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));
     PQclear(res);
     if (PQstatus(r->db) != CONNECTION_OK)
@@ -406,6 +424,33 @@ static int res_ok(const PGresult *res)
 {
     ExecStatusType st = PQresultStatus(res);
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* Opens a read-only transaction whose statements may each run at most
+ * admin.report_timeout_ms. SET LOCAL, not SET: the connection is this
+ * thread's for every handler, the money paths included, and they must not
+ * inherit a report's limit. One round trip (an integer of the checked
+ * configuration in the text, nothing of the request). */
+static PGresult *report_begin(http_req_t *r)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "BEGIN READ ONLY; SET LOCAL statement_timeout "
+             "= %lld", (long long)r->ctx->conf->admin_report_timeout_ms);
+    return PQexec(r->db, sql);
+}
+
+/* One report query inside report_begin's transaction: its result (the
+ * transaction is over either way). */
+static PGresult *report_exec(http_req_t *r, const char *sql, int np,
+                             const char *const *p)
+{
+    PGresult *res = report_begin(r);
+    if (!res_ok(res))
+        return res;
+    PQclear(res);
+    res = PQexecParams(r->db, sql, np, NULL, p, NULL, NULL, 0);
+    PQclear(PQexec(r->db, res_ok(res) ? "COMMIT" : "ROLLBACK"));
+    return res;
 }
 
 /* Common start: reader offline, database there. 0 or -1 answered. */
@@ -605,7 +650,7 @@ static int cdrs_list(http_req_t *r)
              "ORDER BY %s LIMIT $%d", q.where,
              by_cost ? "cost DESC, start_at DESC, call_id COLLATE \"C\" DESC"
                      : "start_at DESC, call_id COLLATE \"C\" DESC", nl);
-    PGresult *res = PQexecParams(r->db, sql, q.np, NULL, q.p, NULL, NULL, 0);
+    PGresult *res = report_exec(r, sql, q.np, q.p);
     if (!res_ok(res))
         return db_fail(r, res, "cdrs list");
     json_t *arr = json_array();
@@ -705,7 +750,7 @@ static int csv_stream(http_req_t *r, const char *sql, int np,
                       const char *const *p, const col_t *cols, int ncols,
                       const char *filename, int estimated_col)
 {
-    PGresult *res = PQexec(r->db, "BEGIN READ ONLY");
+    PGresult *res = report_begin(r);
     if (!res_ok(res))
         return db_fail(r, res, "export begin");
     PQclear(res);
@@ -876,7 +921,7 @@ static int audit_list(http_req_t *r)
     snprintf(sql, sizeof sql, "SELECT id, " TS_SQL("at") ", actor, action, "
              "object, details::text FROM audit_log WHERE %s ORDER BY id DESC "
              "LIMIT $%d", q.where, nl);
-    PGresult *res = PQexecParams(r->db, sql, q.np, NULL, q.p, NULL, NULL, 0);
+    PGresult *res = report_exec(r, sql, q.np, q.p);
     if (!res_ok(res))
         return db_fail(r, res, "audit list");
     static const col_t cols[] = { { "id", C_INT }, { "at", C_TEXT },
@@ -942,7 +987,7 @@ static int stats_revenue(http_req_t *r)
              "FROM cdrs WHERE %s GROUP BY 1 ORDER BY 1 NULLS LAST",
              group_sql[g], g == 1 ? "max(zone_name)" : "NULL::text",
              q.where);
-    PGresult *res = PQexecParams(r->db, sql, q.np, NULL, q.p, NULL, NULL, 0);
+    PGresult *res = report_exec(r, sql, q.np, q.p);
     if (!res_ok(res))
         return db_fail(r, res, "revenue");
     json_t *arr = json_array();
@@ -985,7 +1030,7 @@ static int stats_quality(http_req_t *r)
              "coalesce(round(avg(billsec) FILTER (WHERE billsec > 0), 2), 0)"
              "::text FROM cdrs WHERE %s GROUP BY 1 ORDER BY 1 NULLS LAST",
              group_sql[g], q.where);
-    PGresult *res = PQexecParams(r->db, sql, q.np, NULL, q.p, NULL, NULL, 0);
+    PGresult *res = report_exec(r, sql, q.np, q.p);
     if (!res_ok(res))
         return db_fail(r, res, "quality");
     json_t *arr = json_array();
@@ -1034,7 +1079,7 @@ static int stats_top(http_req_t *r)
              "ORDER BY sum(cost) DESC, count(*) DESC, 1, 2 LIMIT $%d",
              by == 0 ? "prefix" : "NULL::text", q.where,
              by == 0 ? "prefix, zone_id" : "zone_id", nl);
-    PGresult *res = PQexecParams(r->db, sql, q.np, NULL, q.p, NULL, NULL, 0);
+    PGresult *res = report_exec(r, sql, q.np, q.p);
     if (!res_ok(res))
         return db_fail(r, res, "top destinations");
     json_t *arr = json_array();

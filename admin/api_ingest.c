@@ -6,6 +6,11 @@
  *                                              "start","answer","end",
  *                                              "billsec"[,"hangup_cause"]}
  *   POST /api/v1/cdrs/ingest/freeswitch-json  mod_json_cdr's body
+ *   POST /api/v1/cdrs/ingest/freeswitch-xml   mod_xml_cdr's body
+ *
+ * FreeSWITCH's bodies come in the forms of the modules' `encode` setting
+ * (admin/xml_cdr.h); an XML CDR is turned into mod_json_cdr's shape first,
+ * so one reader (ingest_parse_fs) takes both.
  *
  * A posted CDR is rated as the ESL worker rates a call it saw
  * (workers/esl_call.c): the payer is the caller's extension (outbound, or
@@ -52,6 +57,7 @@
 
 #include "admin/http.h"
 #include "admin/money_common.h"
+#include "admin/xml_cdr.h"
 #include "shm/account.h"
 #include "shm/calls.h"
 #include "shm/catalog.h"
@@ -61,6 +67,7 @@
 #include "shm/money.h"
 #include "shm/rating.h"
 
+#include <civetweb.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -821,7 +828,40 @@ static int ingest_locked(http_req_t *r, const ingest_t *g)
     return ingest_duplicate(r, g->cdr.call_id);
 }
 
-static int ingest_post(http_req_t *r, int freeswitch)
+typedef enum { INGEST_PLAIN, INGEST_FS_JSON, INGEST_FS_XML } ingest_fmt_t;
+
+/* A FreeSWITCH module's body (xml_cdr.h: "cdr=" forms or the document) as
+ * mod_json_cdr's JSON object: 0 and *out, or the status answered. */
+static int ingest_read_fs(http_req_t *r, ingest_fmt_t fmt, json_t **out)
+{
+    char *body, *doc, err[XCDR_ERR_MAX];
+    size_t len, doclen;
+    *out = NULL;
+    if (http_read_body(r, 0, &body, &len) != 0)
+        return r->status;
+    int rc = xcdr_unwrap(body, len, mg_get_header(r->conn, "Content-Type"),
+                         &doc, &doclen, err, sizeof err);
+    if (rc == 0 && fmt == INGEST_FS_XML) {
+        *out = xcdr_to_json(doc, doclen, err, sizeof err);
+    } else if (rc == 0) {
+        json_error_t je;
+        *out = json_loadb(doc, doclen, JSON_REJECT_DUPLICATES, &je);
+        if (*out != NULL && !json_is_object(*out)) {
+            json_decref(*out);
+            *out = NULL;
+            snprintf(err, sizeof err, "the CDR must be a JSON object");
+        } else if (*out == NULL) {
+            snprintf(err, sizeof err, "%.120s (line %d)", je.text, je.line);
+        }
+    }
+    free(body);
+    if (*out == NULL)
+        return http_error(r, 400, fmt == INGEST_FS_XML ? "invalid_xml"
+                          : "invalid_json", "%s", err);
+    return 0;
+}
+
+static int ingest_post(http_req_t *r, ingest_fmt_t fmt)
 {
     json_t *body;
     ingest_raw_t x;
@@ -829,12 +869,13 @@ static int ingest_post(http_req_t *r, int freeswitch)
 
     if (r->rd != NULL)
         qsbr_offline(r->rd);            /* online again below, briefly */
-    if (http_read_json(r, 0, &body) != 0)
+    if (fmt == INGEST_PLAIN ? http_read_json(r, 0, &body) != 0
+                            : ingest_read_fs(r, fmt, &body) != 0)
         return r->status;
     memset(&x, 0, sizeof x);
     memset(&g, 0, sizeof g);
-    int rc = freeswitch ? ingest_parse_fs(r, body, &x)
-                        : ingest_parse_plain(r, body, &x);
+    int rc = fmt != INGEST_PLAIN ? ingest_parse_fs(r, body, &x)
+                                 : ingest_parse_plain(r, body, &x);
     json_decref(body);
     if (rc != 0 || ingest_check_times(r, &x) != 0)
         return r->status;
@@ -864,17 +905,24 @@ static int ingest_post(http_req_t *r, int freeswitch)
 
 static int ingest_json(http_req_t *r)
 {
-    return ingest_post(r, 0);
+    return ingest_post(r, INGEST_PLAIN);
 }
 
 static int ingest_freeswitch(http_req_t *r)
 {
-    return ingest_post(r, 1);
+    return ingest_post(r, INGEST_FS_JSON);
+}
+
+static int ingest_freeswitch_xml(http_req_t *r)
+{
+    return ingest_post(r, INGEST_FS_XML);
 }
 
 const http_route_t api_ingest_routes[] = {
     { "POST", "/api/v1/cdrs/ingest/json", HTTP_ROLE_OPERATOR, ingest_json },
     { "POST", "/api/v1/cdrs/ingest/freeswitch-json", HTTP_ROLE_OPERATOR,
       ingest_freeswitch },
+    { "POST", "/api/v1/cdrs/ingest/freeswitch-xml", HTTP_ROLE_OPERATOR,
+      ingest_freeswitch_xml },
     { NULL, NULL, HTTP_ROLE_NONE, NULL }
 };

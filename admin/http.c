@@ -186,10 +186,11 @@ int http_unavailable(http_req_t *r)
 
 /* ---- requests ---------------------------------------------------------- */
 
-int http_read_json(http_req_t *r, size_t max, json_t **out)
+int http_read_body(http_req_t *r, size_t max, char **out, size_t *outlen)
 {
     long long len = r->ri->content_length;
     *out = NULL;
+    *outlen = 0;
     if (max == 0)
         max = r->srv->max_body;
     if (len < 0) {
@@ -215,12 +216,25 @@ int http_read_json(http_req_t *r, size_t max, json_t **out)
     }
     if (got < (size_t)len) {
         free(buf);
-        http_error(r, 400, "invalid_json", "the body ended after %zu of %lld "
+        http_error(r, 400, "truncated", "the body ended after %zu of %lld "
                    "bytes", got, len);
         return -1;
     }
+    buf[got] = '\0';
+    *out = buf;
+    *outlen = got;
+    return 0;
+}
+
+int http_read_json(http_req_t *r, size_t max, json_t **out)
+{
+    char *buf;
+    size_t len;
+    *out = NULL;
+    if (http_read_body(r, max, &buf, &len) != 0)
+        return -1;
     json_error_t je;
-    json_t *j = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     free(buf);
     if (j == NULL) {
         http_error(r, 400, "invalid_json", "%s (line %d)", je.text, je.line);

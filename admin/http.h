@@ -109,6 +109,11 @@ int http_unavailable(http_req_t *r);
  * read), 400 (not JSON, not an object, the connection failed). */
 int http_read_json(http_req_t *r, size_t max, json_t **out);
 
+/* The request body as is, at most max bytes (0: admin.max_body_kb): 0,
+ * *out (malloc'd, NUL-terminated after *len bytes; the caller frees it)
+ * and *len, or -1 after answering 411, 413 or 400 (the body ended early). */
+int http_read_body(http_req_t *r, size_t max, char **out, size_t *len);
+
 /* The client's address as civetweb saw it ("127.0.0.1", "::1"): behind a
  * proxy, the proxy's. */
 const char *http_client_ip(const http_req_t *r);

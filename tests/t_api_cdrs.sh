@@ -13,6 +13,7 @@
 #   - stats (revenue by day/zone/account, quality, top destinations) equal
 #     independent SQL
 #   - bad parameters 400; audit: viewer 403, admin 200; injection harmless
+#   - a report blocked past admin.report_timeout_ms: 503 timeout
 #
 # KEEP=1 keeps the temp folder.
 set -uo pipefail
@@ -64,6 +65,7 @@ calls.path = "$work/calls"
 calls.max = 64
 admin.listen = "127.0.0.1:$port"
 admin.threads = 4
+admin.report_timeout_ms = 1000
 ctl.socket = "$work/apolod.sock"
 supervisor.notify = 0
 EOC
@@ -386,6 +388,27 @@ s, b, _ = get("/api/v1/audit", {"actor": "viewer' OR 'x'='x"}, tok=atok)
 ok("audit actor injection: no rows") if s == 200 and b["entries"] == [] else fail("audit injection: %s %s" % (s, b))
 s, b, _ = get("/api/v1/audit", {"from": "nope"}, tok=atok)
 ok("audit bad from: 400") if s == 400 else fail("audit bad from: %s" % s)
+
+# ---- a report over admin.report_timeout_ms (1000 ms): cancelled, 503 ------------
+# A session holds an exclusive lock on cdrs for 4 s: the query waits on it,
+# and statement_timeout counts lock waits.
+import threading, time
+locker = subprocess.Popen(["psql", dburl, "-qc",
+    "BEGIN; LOCK TABLE cdrs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT"],
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(0.5)
+t0 = time.monotonic()
+s, b, _ = get("/api/v1/stats/revenue", dict(R, group="day"))
+dt = time.monotonic() - t0
+if s == 503 and b["error"]["code"] == "timeout" and dt < 3:
+    ok("a report blocked past the timeout: 503 timeout after %.1f s" % dt)
+else:
+    fail("report timeout: %s %s after %.1f s" % (s, b, dt))
+s, b, _ = get("/api/v1/cdrs.csv", R, raw=True)
+ok("an export blocked past the timeout: 503") if s == 503 else fail("export timeout: %s" % s)
+locker.wait()
+s, b, _ = get("/api/v1/stats/revenue", dict(R, group="day"))
+ok("the same report once the lock is gone: 200") if s == 200 else fail("after the lock: %s %s" % (s, b))
 sys.exit(1 if fails else 0)
 PY
 [ $? = 0 ] || fails=$((fails + 1))

@@ -6,6 +6,9 @@
 #   - a FreeSWITCH mod_json_cdr body: 201, the cost computed by hand, the
 #     live balance moved once; posted again: duplicate, nothing moves
 #   - 10 parallel posts of one new call id: one 201, one charge
+#   - mod_xml_cdr bodies in every `encode` form (cdr= percent-encoded,
+#     base64, plain; the document as is), duplicates across formats, bad
+#     XML (not well-formed, wrong root, no variables, a DOCTYPE) 400
 #   - a plain JSON CDR (ISO 8601 times); an unanswered call (cost 0, the
 #     CDR written); an inbound call (not charged); unknown payer 422
 #     no_payer; malformed JSON 400; a viewer 403
@@ -146,6 +149,15 @@ fscdr() {
 }
 post_fs() { req POST /api/v1/cdrs/ingest/freeswitch-json "${A[@]}" -d "$1"; }
 post_js() { req POST /api/v1/cdrs/ingest/json "${A[@]}" -d "$1"; }
+post_xml() { local b=$1; shift; req POST /api/v1/cdrs/ingest/freeswitch-xml -H "Authorization: Bearer $tok" --data-binary "$b" "$@"; }
+# fsxml UUID CALLER DEST BILLMSEC: a mod_xml_cdr document (values
+# percent-encoded, as mod_xml_cdr writes them)
+fsxml() {
+  local u=$1 from=$2 to=$3 ms=$4 s=1767261600
+  printf '<?xml version="1.0"?>\n<cdr core-uuid="x" switchname="fs1">\n  <channel_data><state>CS_REPORTING</state></channel_data>\n  <variables>\n    <uuid>%s</uuid>\n    <caller_id_name>A%%20%%26amp%%3B+B &amp; C</caller_id_name>\n    <caller_id_number>%s</caller_id_number>\n    <destination_number>%s</destination_number>\n    <start_uepoch>%s</start_uepoch>\n    <answer_uepoch>%s</answer_uepoch>\n    <end_uepoch>%s</end_uepoch>\n    <billmsec>%s</billmsec>\n    <hangup_cause>NORMAL_CLEARING</hangup_cause>\n  </variables>\n  <app_log><application app_name="park" app_data=""/></app_log>\n  <callflow dialplan="XML" profile_index="1">\n    <caller_profile>\n      <caller_id_number>%s</caller_id_number>\n      <destination_number>%s</destination_number>\n      <originatee><originatee_caller_profile><destination_number>999</destination_number></originatee_caller_profile></originatee>\n    </caller_profile>\n  </callflow>\n  <callflow dialplan="XML" profile_index="2"><caller_profile><destination_number>888</destination_number></caller_profile></callflow>\n</cdr>\n' \
+    "$u" "$from" "$to" "$((s * 1000000))" "$(( (s + 2) * 1000000 ))" \
+    "$(( (s + 2) * 1000000 + ms * 1000 + 1000 ))" "$ms" "$from" "$to"
+}
 
 # ---- run 1: HTTP only ---------------------------------------------------------
 "$bin" -c "$conf" >>"$work/apolod.log" 2>&1 &
@@ -199,6 +211,40 @@ expect "unanswered: 201, cost 0, not charged" "201 0.000000 False" "$st $(jfield
 st=$(post_fs "$(fscdr aaaaaaaa-0000-4000-8000-000000000004 5491155550000 2001 5000)")
 expect "inbound: 201, not charged" "201 False" "$st $(jfield '["charged"]')"
 expect "live balance of account 1 still" 97000000 "$(live 1)"
+
+# mod_xml_cdr, in the forms of its `encode` setting (admin/xml_cdr.h); the
+# caller profile carries a nested <originatee> (not a value) and a '+' and
+# an '&' that must survive: 2000 ms, 1000 ms, 500 ms (half up: 1 s), 1499 ms
+# -> 2 + 1 + 1 + 1 = 5.000000 of account 1
+st=$(post_xml "$(fsxml aaaaaaaa-0000-4000-8000-000000000006 2001 5491100000006 2000 | jq -sRr @uri | sed 's/^/cdr=/')" \
+  -H 'Content-Type: application/x-www-form-urlencoded')
+expect "XML CDR, cdr= percent-encoded: 201 2.000000" "201 2.000000" "$st $(jfield '["cost"]')"
+st=$(post_xml "cdr=$(fsxml aaaaaaaa-0000-4000-8000-000000000007 2001 5491100000007 1000 | base64 -w 76)" \
+  -H 'Content-Type: application/x-www-form-base64-encoded')
+expect "XML CDR, cdr= base64: 201 1.000000" "201 1.000000" "$st $(jfield '["cost"]')"
+st=$(post_xml "$(fsxml aaaaaaaa-0000-4000-8000-000000000008 2001 5491100000008 500)" -H 'Content-Type: text/xml')
+expect "XML CDR as is (textxml): 201 1.000000" "201 1.000000" "$st $(jfield '["cost"]')"
+st=$(post_xml "cdr=$(fsxml aaaaaaaa-0000-4000-8000-000000000009 2001 5491100000009 1499)" \
+  -H 'Content-Type: application/x-www-form-plaintext')
+expect "XML CDR, cdr= plain text: 201 1.000000" "201 1.000000" "$st $(jfield '["cost"]')"
+expect "live balance of account 1: 97 - 5" 92000000 "$(live 1)"
+st=$(post_xml "$(fsxml aaaaaaaa-0000-4000-8000-000000000001 2001 5491100000001 3499)" -H 'Content-Type: text/xml')
+expect "a call posted as JSON, again as XML: duplicate" "200 duplicate 92000000" "$st $(jfield '["status"]') $(live 1)"
+st=$(req POST /api/v1/cdrs/ingest/freeswitch-json -H "Authorization: Bearer $tok" \
+  -H 'Content-Type: application/x-www-form-urlencoded' \
+  --data-binary "cdr=$(fscdr aaaaaaaa-0000-4000-8000-000000000008 2001 5491100000008 500 | jq -sRr @uri)")
+expect "mod_json_cdr's cdr= form, a call posted as XML: duplicate" "200 duplicate" "$st $(jfield '["status"]')"
+for bad in 'not xml at all' '<cdr><variables><uuid>x</uuid>' '<foo><variables><uuid>x</uuid></variables></foo>' \
+           '<cdr><callflow/></cdr>' \
+           '<?xml version="1.0"?><!DOCTYPE cdr [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><cdr><variables><uuid>&b;</uuid></variables></cdr>'; do
+  st=$(post_xml "$bad" -H 'Content-Type: text/xml')
+  expect "bad XML CDR: 400 invalid_xml [${bad:0:30}]" "400 invalid_xml" "$st $(jfield '["error"]["code"]')"
+done
+st=$(post_xml 'cdr=@@@not base64@@@' -H 'Content-Type: application/x-www-form-base64-encoded')
+expect "bad base64: 400" 400 "$st"
+st=$(post_xml 'cdr=%3Ccdr%ZZ' -H 'Content-Type: application/x-www-form-urlencoded')
+expect "bad percent escape: 400" 400 "$st"
+expect "live balance of account 1 after the bad ones" 92000000 "$(live 1)"
 
 # refused, nothing recorded
 st=$(post_fs "$(fscdr aaaaaaaa-0000-4000-8000-000000000005 5491155550000 5491100000005 5000)")
@@ -264,7 +310,7 @@ st=$(post_fs "$(fscdr "$u_lost" 2005 5491100000012 3400)")
 expect "the exact CDR again: duplicate, nothing moves" "200 duplicate 1000000" \
   "$st $(jfield '["status"]') $(live 5)"
 
-ncalls=8; bal4=98000000; bal5=1000000
+ncalls=12; bal4=98000000; bal5=1000000
 # ---- the stop, and PostgreSQL ---------------------------------------------------
 stop_apolod
 expect "CDRs in PostgreSQL, one per call id" "$ncalls 0" \
@@ -291,7 +337,7 @@ expect "the estimated CDR row stays as it was (append-only)" "4000000 4 8" \
   "$(sql "SELECT cost || ' ' || billsec || ' ' || (flags & 8) FROM cdrs WHERE call_id = '$u_lost'")"
 [ -z "$bad" ] && ok "conservation: opening + ledger = balance, every account" ||
   fail "conservation broken: $bad"
-expect "closing balances of accounts 1..5" "97000000 96000000 88000000 $bal4 $bal5" \
+expect "closing balances of accounts 1..5" "92000000 96000000 88000000 $bal4 $bal5" \
   "$(sql "SELECT string_agg(balance::text, ' ' ORDER BY id) FROM accounts")"
 
 if [ $fails -gt 0 ]; then echo "t_api_ingest: $fails FAILED"; exit 1; fi
