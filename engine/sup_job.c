@@ -17,6 +17,7 @@
 #include "shm/log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -68,6 +69,29 @@ static int job_connection(sup_job_t *j)
     return 0;
 }
 
+int job_housekeeping(PGconn *db, int64_t keep_days)
+{
+    char days[24];
+    snprintf(days, sizeof days, "%lld", (long long)keep_days);
+    const char *p[1] = { days };
+    if (db_exec(db, "create partitions", "SELECT apolo_ensure_partitions(3)",
+                0, NULL) != DB_OK)
+        return -1;
+    PGresult *res = db_query(db, "expire idempotency keys",
+                             "DELETE FROM idempotency_keys WHERE state = "
+                             "'done' AND done_at < now() - make_interval("
+                             "days => $1::int)", 1, p);
+    if (res == NULL)
+        return -1;
+    const char *keys = PQcmdTuples(res);
+    if (strcmp(keys, "0") != 0)
+        LOG_INFO("supervisor", "housekeeping: %s idempotency key(s) older "
+                 "than %s days deleted", keys, days);
+    PQclear(res);
+    return db_exec(db, "expire sessions", "DELETE FROM sessions WHERE "
+                   "expires_at < now()", 0, NULL) == DB_OK ? 0 : -1;
+}
+
 static int job_run_once(sup_job_t *j)
 {
     if (job_connection(j) != 0)
@@ -75,9 +99,7 @@ static int job_run_once(sup_job_t *j)
     if (j->kind == JOB_RELOAD)
         return load_all(j->db, j->region, j->pub, &j->stats) == LOAD_OK
                    ? 0 : -1;
-    return db_exec(j->db, "create partitions",
-                   "SELECT apolo_ensure_partitions(3)", 0, NULL) == DB_OK
-               ? 0 : -1;
+    return job_housekeeping(j->db, j->keep_keys_days);
 }
 
 static void *job_thread(void *arg)

@@ -47,7 +47,19 @@ typedef struct sup_job {
     int             rc;             /* 0 ok, -1 failed (logged) */
     load_stats_t    stats;
     int64_t         started_ms, took_ms;
+    /* set by the supervisor after job_init */
+    int64_t         keep_keys_days; /* admin.idempotency_days */
 } sup_job_t;
+
+/*
+ * The daily housekeeping, also run once at start (supervisor.c): the
+ * months of partitions ahead (apolo_ensure_partitions), then what only
+ * ages: finished idempotency keys older than keep_days (a retry after
+ * that is a new request: admin/README.md) and expired sessions. Pending
+ * keys are never deleted: they are a crashed request's recovery claim.
+ * 0, or -1 (logged; retried at the next run).
+ */
+int  job_housekeeping(PGconn *db, int64_t keep_days);
 
 /* 0, or -1 (eventfd failed, logged). */
 int  job_init(sup_job_t *j, PGconn *db, region_t *r, pub_t *pub);

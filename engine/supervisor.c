@@ -130,8 +130,7 @@ static int sup_database(sup_t *s, const char *sql_dir)
         return rc == MIGRATE_ERROR ? 1 : 2;
     LOG_INFO("supervisor", "schema up to date (%s, %d migration(s) applied)",
              sql_dir, applied);
-    if (db_exec(s->db, "create partitions",
-                "SELECT apolo_ensure_partitions(3)", 0, NULL) != DB_OK)
+    if (job_housekeeping(s->db, s->conf.admin_idempotency_days) != 0)
         return 1;
     return 0;
 }
@@ -288,6 +287,7 @@ static int sup_start(sup_t *s, const char *sql_dir,
         return rc;
     if (job_init(&s->job, s->db, &s->region, s->pub) != 0)
         return 1;
+    s->job.keep_keys_days = s->conf.admin_idempotency_days;
     s->job_ok = 1;
     child_env_t env = { .region = &s->region, .jrn = &s->jrn,
                         .calls = s->calls,
@@ -372,7 +372,7 @@ static void sup_job_done(sup_t *s)
         sup_reload_result(s);
     } else {
         if (s->job.rc != 0)
-            LOG_WARN("supervisor", 0, "daily partition creation failed: "
+            LOG_WARN("supervisor", 0, "daily housekeeping failed: "
                      "retried tomorrow (rows land in the default partition)");
         sup_ctl_job_done(s, NULL);
     }

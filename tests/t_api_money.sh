@@ -12,6 +12,8 @@
 #     (newest first, keyset pagination)
 #   - crashes (APOLO_TEST_CRASH_MONEY=after_claim|after_move on a first run
 #     of apolod, the retry on a second run without it): exactly once
+#   - housekeeping at start: done keys past admin.idempotency_days and
+#     expired sessions deleted, pending keys kept
 #   - after the stop, in PostgreSQL: one ledger row per movement, and
 #     opening + sum(ledger) = balance = live balance for every account
 #
@@ -305,7 +307,22 @@ bad=$(sql "SELECT count(*) FROM accounts a JOIN t_opening o USING (id)
 expect "opening + sum(ledger) = balance, every account" 0 "$bad"
 n=$(sql "SELECT count(*) FROM journal_rejects")
 expect "no rejected record" 0 "$n"
+# housekeeping at start (engine/sup_job.c): done keys older than
+# admin.idempotency_days (30) go, pending ones stay (recovery claims),
+# expired sessions go
+sql "UPDATE idempotency_keys SET done_at = now() - interval '31 days' WHERE key = 'rc-1';
+     INSERT INTO idempotency_keys (key, kind, account_id, amount, request_hash, state, actor, created_at)
+       VALUES ('old-pending', 'recharge', 1, 1, 'x', 'pending', 't', now() - interval '90 days');
+     UPDATE sessions SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day'
+      WHERE token_hash = (SELECT min(token_hash) FROM sessions);" || fail "aging keys"
+nkeys=$(sql "SELECT count(*) FROM idempotency_keys")
+nsess=$(sql "SELECT count(*) FROM sessions")
 start
+expect "housekeeping: the 31-day-old done key deleted, the rest kept" \
+  "0 1 $((nkeys - 2))" \
+  "$(sql "SELECT count(*) FILTER (WHERE key = 'rc-1') || ' ' || count(*) FILTER (WHERE key = 'old-pending') || ' ' || count(*) FILTER (WHERE key NOT IN ('rc-1', 'old-pending')) FROM idempotency_keys")"
+expect "housekeeping: the expired session deleted" "$((nsess - 1))" "$(sql "SELECT count(*) FROM sessions")"
+sql "DELETE FROM idempotency_keys WHERE key = 'old-pending'" >/dev/null
 reg=0
 while IFS='|' read -r id bal; do
   [ "$(live "$id")" = "$bal" ] || { reg=$((reg + 1)); echo "      account $id: live $(live "$id"), PostgreSQL $bal"; }
