@@ -8,7 +8,7 @@
  *   GET   /api/v1/plans/{id}/rates?prefix=&zone=&at=&after=&limit=  viewer
  *   POST  /api/v1/plans/{id}/deck[?dry_run=1][&create_zones=1]       admin
  *   GET   /api/v1/plans/{id}/deck.csv       viewer: streamed, chunked
- *   GET   /api/v1/zones                     viewer
+ *   GET   /api/v1/zones[?tree=1]            viewer
  *   POST  /api/v1/zones                     admin
  *   PATCH /api/v1/zones/{id}                admin
  *
@@ -642,13 +642,32 @@ static int rates_list(http_req_t *r, const char *ids)
 
 /* ---- zones -------------------------------------------------------------------- */
 
+/* ?tree=1: the zones in tree order (each parent before its children,
+ * siblings by code), with depth (0 for a root) and path ("Americas >
+ * Argentina > Mobile"): what a tree view draws, indented by depth. The
+ * path sorts by codes joined with a byte below any printable one, so that
+ * "AR" and its children come before "ARX". */
+#define ZONES_FLAT "SELECT id, code, name, parent_id, " \
+    "min_authorization_level, NULL::int, NULL::text FROM zones ORDER BY id"
+#define ZONES_TREE "WITH RECURSIVE t AS (" \
+    "SELECT id, code, name, parent_id, min_authorization_level, 0 AS depth, " \
+    "name AS path, code COLLATE \"C\" AS k FROM zones WHERE parent_id IS NULL " \
+    "UNION ALL SELECT z.id, z.code, z.name, z.parent_id, " \
+    "z.min_authorization_level, t.depth + 1, t.path || ' > ' || z.name, " \
+    "t.k || chr(1) || z.code FROM zones z JOIN t ON z.parent_id = t.id) " \
+    "SELECT id, code, name, parent_id, min_authorization_level, depth, path " \
+    "FROM t ORDER BY k"
+
 static int zones_list(http_req_t *r)
 {
+    char tree[8];
     int st = pl_start(r);
     if (st)
         return st;
-    PGresult *res = pl_exec(r, "SELECT id, code, name, parent_id, "
-        "min_authorization_level FROM zones ORDER BY id", 0, NULL);
+    const char *tv = http_query(r, "tree", tree, sizeof tree);
+    int as_tree = tv != NULL && (strcmp(tv, "1") == 0
+                                 || strcmp(tv, "true") == 0);
+    PGresult *res = pl_exec(r, as_tree ? ZONES_TREE : ZONES_FLAT, 0, NULL);
     if (!pl_ok(res))
         return pl_db_fail(r, res, "list zones");
     json_t *a = json_array();
@@ -659,6 +678,10 @@ static int zones_list(http_req_t *r)
         j_text(o, "name", res, i, 2);
         j_int(o, "parent_id", res, i, 3);
         j_int(o, "min_authorization_level", res, i, 4);
+        if (as_tree) {
+            j_int(o, "depth", res, i, 5);
+            j_text(o, "path", res, i, 6);
+        }
         json_array_append_new(a, o);
     }
     PQclear(res);

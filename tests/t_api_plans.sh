@@ -160,6 +160,9 @@ check "cycle refused" PATCH "zones/$zbr" "{\"parent_id\": $zbm}" 422
 check "zone name too long" POST zones "{\"code\": \"Q2\", \"name\": \"$(printf 'n%.0s' $(seq 1 60))\"}" 422
 check "patch zone" PATCH "zones/$zbm" '{"name": "Brasil movil"}' 200 '.name == "Brasil movil"'
 check "zones tree" GET zones '' 200 "[.zones[] | select(.parent_id == $zbr)] | length == 1"
+check "zones in tree order, depth and path" GET 'zones?tree=1' '' 200 \
+  '[.zones[] | .code] == ["AR", "AR-MOB", "BR", "BR-MOB"] and .zones[3].depth == 1 and .zones[3].path == "Brazil > Brasil movil" and .zones[0].depth == 0'
+
 
 # ---- deck: 5 bad rows among 100 ------------------------------------------------------
 {
