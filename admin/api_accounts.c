@@ -36,7 +36,10 @@
  *
  * PIN: 4 to 12 digits, hashed with argon2id (admin/auth_hash.h, like
  * passwords); the hash is never returned ("has_pin" says whether there is
- * one), the PIN never logged nor audited.
+ * one), the PIN never logged nor audited. Verification allows
+ * PIN_MAX_FAILURES (5) wrong PINs, then answers 429 for PIN_LOCK_SECONDS
+ * (15 min), counted in PostgreSQL (sql/009) so that neither concurrent
+ * guesses nor a restart reset it; a right PIN or a new one does.
  *
  * NOTES
  * - QSBR: http.c makes the thread's reader online for the handler. These
@@ -1269,6 +1272,12 @@ static int extensions_pin_set(http_req_t *r)
         acc_rollback(r);
         return http_error(r, 404, "not_found", "no extension %s", ids);
     }
+    /* a new PIN starts a clean count (and lifts a lock) */
+    res = acc_exec(r, "DELETE FROM pin_attempts WHERE extension_id = $1", 1,
+                   p);
+    if (!acc_ok(res))
+        return acc_db_fail(r, res, "PIN attempts reset");
+    PQclear(res);
     char object[40];
     snprintf(object, sizeof object, "extension:%s", ids);
     if ((st = acc_audit_commit(r, "extension_pin_set", object, NULL)) != 0)
@@ -1277,13 +1286,41 @@ static int extensions_pin_set(http_req_t *r)
                                        "has_pin", 1));
 }
 
+/* Counts one attempt on extension ids before its PIN is checked, in one
+ * statement (the row lock is held for that statement only): an attempt is
+ * a failure until it is proven right, so concurrent guesses cannot slip
+ * past the limit between a check and an increment. The attempt that
+ * reaches PIN_MAX_FAILURES is still checked (the lock starts with it).
+ * The row: pin_hash; locked (t: it was locked already, refused unchecked);
+ * the seconds the lock has left, NULL when there is none (not NULL and not
+ * locked: this very attempt started it). No row: no such extension. */
+#define PIN_MAX_FAILURES  5
+#define PIN_LOCK_SECONDS  "900"
+#define PIN_ATTEMPT_SQL \
+    "WITH e AS (SELECT id, pin_hash FROM extensions WHERE id = $1), " \
+    "old AS (SELECT p.locked_until > now() AS locked FROM pin_attempts p " \
+    "  JOIN e ON p.extension_id = e.id FOR UPDATE OF p), " \
+    "a AS (INSERT INTO pin_attempts AS p (extension_id, failures, " \
+    "  locked_until, last_failure) SELECT id, 1, NULL, now() FROM e " \
+    "  ON CONFLICT (extension_id) DO UPDATE SET " \
+    "  failures = CASE WHEN p.locked_until > now() THEN p.failures " \
+    "    WHEN p.failures + 1 >= $2 THEN 0 ELSE p.failures + 1 END, " \
+    "  locked_until = CASE WHEN p.locked_until > now() THEN p.locked_until " \
+    "    WHEN p.failures + 1 >= $2 THEN now() + $3 * interval '1 second' " \
+    "    ELSE NULL END, " \
+    "  last_failure = now() RETURNING locked_until) " \
+    "SELECT e.pin_hash, coalesce((SELECT locked FROM old), false), " \
+    "  ceil(extract(epoch FROM (SELECT locked_until FROM a) - now()))::bigint " \
+    "FROM e"
+
 /* POST /api/v1/extensions/{id}/pin/verify (the only POST under
- * /api/v1/extensions/) */
+ * /api/v1/extensions/). At most PIN_MAX_FAILURES wrong PINs, then 429 for
+ * PIN_LOCK_SECONDS (Retry-After), audited; a right PIN clears the count. */
 static int extensions_pin_verify(http_req_t *r)
 {
     json_t *body;
     const char *pin;
-    char ids[24];
+    char ids[24], maxf[8];
     int st;
     int64_t id = acc_path_id(r, "/pin/verify");
 
@@ -1298,24 +1335,48 @@ static int extensions_pin_verify(http_req_t *r)
         return st;
     }
     snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *p[1] = { ids };
-    PGresult *res = acc_exec(r, "SELECT pin_hash FROM extensions "
-                             "WHERE id = $1", 1, p);
+    snprintf(maxf, sizeof maxf, "%d", PIN_MAX_FAILURES);
+    const char *p[3] = { ids, maxf, PIN_LOCK_SECONDS };
+    PGresult *res = acc_exec(r, PIN_ATTEMPT_SQL, 3, p);
     if (!acc_ok(res)) {
         json_decref(body);
-        return acc_db_fail(r, res, "PIN lookup");
+        return acc_db_fail(r, res, "PIN attempt");
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
         json_decref(body);
         return http_error(r, 404, "not_found", "no extension %s", ids);
     }
+    if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+        char secs[24];
+        snprintf(secs, sizeof secs, "%s", PQgetvalue(res, 0, 2));
+        PQclear(res);
+        json_decref(body);
+        http_header(r, "Retry-After", secs);
+        return http_error(r, 429, "locked", "too many wrong PINs for "
+                          "extension %s: locked for %s s", ids, secs);
+    }
     /* No PIN set: verified against the dummy hash (same time), invalid. */
     int has = !PQgetisnull(res, 0, 0);
+    int locks = !PQgetisnull(res, 0, 2);        /* this attempt locked it */
     const char *hash = has ? PQgetvalue(res, 0, 0) : auth_dummy_hash();
     int valid = hash != NULL && auth_verify_password(pin, hash) && has;
     PQclear(res);
     json_decref(body);
+    if (valid) {
+        const char *q[1] = { ids };
+        res = acc_exec(r, "DELETE FROM pin_attempts WHERE extension_id = $1",
+                       1, q);
+        if (!acc_ok(res))
+            return acc_db_fail(r, res, "PIN attempts reset");
+        PQclear(res);
+    } else if (locks) {
+        char object[40];
+        snprintf(object, sizeof object, "extension:%s", ids);
+        http_audit(r, "extension_pin_locked", object,
+                   json_pack("{s:i,s:i}", "failures", PIN_MAX_FAILURES,
+                             "seconds", atoi(PIN_LOCK_SECONDS)));
+    }
     return http_json(r, 200, json_pack("{s:b}", "valid", valid));
 }
 

@@ -260,6 +260,37 @@ check "PIN not digits" PUT "extensions/$ext1/pin" '{"pin": "12a4"}' 422 '.error.
 check "PIN as a number" PUT "extensions/$ext1/pin" '{"pin": 1234}' 400 '.error.code == "validation"'
 check "PIN of unknown extension" PUT "extensions/999999/pin" '{"pin": "1234"}' 404 '.error.code == "not_found"'
 check "never returned" GET "extensions/$ext1" '' 200 '.has_pin == true and (tostring | test("argon") | not)'
+# wrong PINs: 5 are checked, then 429 for 15 min, even for the right one;
+# a right PIN clears the count, a new PIN lifts the lock
+check "right PIN clears the count" POST "extensions/$ext1/pin/verify" "{\"pin\": \"$PIN\"}" 200 '.valid == true'
+[ "$(sql "SELECT count(*) FROM pin_attempts WHERE extension_id = $ext1")" = 0 ] &&
+  ok "no attempts row after a right PIN" || fail "pin_attempts not cleared"
+for i in 1 2 3 4 5; do
+  check "wrong PIN $i of 5" POST "extensions/$ext1/pin/verify" '{"pin": "1111"}' 200 '.valid == false'
+done
+retry=$(curl -s -o "$work/body" -D - -X POST -H "Authorization: Bearer $TOK" \
+  -H 'Content-Type: application/json' --data-binary "{\"pin\": \"$PIN\"}" \
+  "$base/api/v1/extensions/$ext1/pin/verify" | tr -d '\r' | awk -F': ' 'tolower($1) == "retry-after" {print $2}')
+code=$(jq -r .error.code "$work/body")
+[ "$code" = locked ] && [ -n "$retry" ] && [ "$retry" -gt 850 ] && [ "$retry" -le 900 ] &&
+  ok "the right PIN after 5 wrong ones: 429 locked, Retry-After $retry" ||
+  fail "lockout: code $code, Retry-After '$retry': $(cat "$work/body")"
+[ "$(sql "SELECT count(*) FROM audit_log WHERE action = 'extension_pin_locked' AND object = 'extension:$ext1'")" = 1 ] &&
+  ok "the lock is audited once" || fail "extension_pin_locked audit rows"
+check "a new PIN lifts the lock" PUT "extensions/$ext1/pin" "{\"pin\": \"$PIN\"}" 200 '.has_pin == true'
+check "verify after the new PIN" POST "extensions/$ext1/pin/verify" "{\"pin\": \"$PIN\"}" 200 '.valid == true'
+# 12 concurrent wrong guesses: exactly 5 are checked, 7 refused unchecked
+pins=()
+for i in $(seq 1 12); do
+  curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $TOK" \
+    -H 'Content-Type: application/json' --data-binary '{"pin": "2222"}' \
+    "$base/api/v1/extensions/$ext1/pin/verify" >"$work/pin.$i" &
+  pins+=($!)
+done
+wait "${pins[@]}"
+got="$(cat "$work"/pin.* | grep -c 200) $(cat "$work"/pin.* | grep -c 429)"
+[ "$got" = "5 7" ] && ok "12 concurrent wrong PINs: 5 checked, 7 refused" ||
+  fail "12 concurrent wrong PINs: 200s and 429s = $got"
 TOK=$tview
 check "viewer cannot verify" POST "extensions/$ext1/pin/verify" "{\"pin\": \"$PIN\"}" 403 '.error.code == "forbidden"'
 h=$(sql "SELECT pin_hash FROM extensions WHERE id = $ext1")
