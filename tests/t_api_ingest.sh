@@ -317,6 +317,8 @@ expect "CDRs in PostgreSQL, one per call id" "$ncalls 0" \
   "$(sql "SELECT count(*) FROM cdrs") $(sql "SELECT count(*) FROM (SELECT call_id FROM cdrs GROUP BY 1 HAVING count(*) > 1) d")"
 expect "CDR of the first call: cost, billsec, flags (posted)" "3000000 3 256 outbound freeswitch" \
   "$(sql "SELECT cost || ' ' || billsec || ' ' || flags || ' ' || direction || ' ' || source FROM cdrs WHERE call_id = 'aaaaaaaa-0000-4000-8000-000000000001'")"
+expect "the CDR's zone name, filled when it was written (sql/010)" "2 Argentina mobile" \
+  "$(sql "SELECT zone_id || ' ' || zone_name FROM cdrs WHERE call_id = 'aaaaaaaa-0000-4000-8000-000000000001'")"
 expect "the unanswered CDR" "0 0" \
   "$(sql "SELECT cost || ' ' || billsec FROM cdrs WHERE call_id = 'aaaaaaaa-0000-4000-8000-000000000003'")"
 expect "the inbound CDR (uncharged)" "0 5 inbound" \
