@@ -63,9 +63,22 @@ t_init() {
 sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
 
 # t_conf: writes the configuration: a small default (no workers, 4 HTTP
-# threads, 8 journal rings) followed by the lines on stdin, which win.
+# threads, 8 journal rings) followed by the lines on stdin, which win: a
+# default whose key is on stdin is left out (apolod refuses a key set twice).
 t_conf() {
-  cat >"$conf" <<EOF
+  local extra="" line
+  local -A given=()
+  [ -t 0 ] || extra=$(cat)
+  while IFS= read -r line; do
+    [[ $line =~ ^[[:space:]]*([A-Za-z0-9_.]+)[[:space:]]*= ]] &&
+      given[${BASH_REMATCH[1]}]=1
+  done <<<"$extra"
+  {
+    while IFS= read -r line; do
+      [[ $line =~ ^([A-Za-z0-9_.]+)[[:space:]]*= ]] &&
+        [ -n "${given[${BASH_REMATCH[1]}]:-}" ] && continue
+      printf '%s\n' "$line"
+    done <<EOF
 log_level = info
 sql_dir = "$top/sql"
 journal.path = "$work/journal"
@@ -80,7 +93,8 @@ admin.threads = 4
 ctl.socket = "$work/apolod.sock"
 supervisor.notify = 0
 EOF
-  [ -t 0 ] || cat >>"$conf"
+    if [ -n "$extra" ]; then printf '%s\n' "$extra"; fi
+  } >"$conf"
 }
 
 t_migrate() {
@@ -137,6 +151,13 @@ body() { cat "$work/body"; }
 
 # jq FILTER on the last body (raw output, "" when absent).
 jbody() { jq -r "$1 // empty" "$work/body" 2>/dev/null; }
+
+# jfield SUBSCRIPT: a field of the last body as Python prints it, e.g.
+# jfield '["entries"][0]["kind"]' (True/False/None; "" when absent).
+jfield() {
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' \
+    "$work/body" "$1" 2>/dev/null
+}
 
 # expect WHAT EXPECTED GOT
 expect() {

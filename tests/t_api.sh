@@ -21,58 +21,11 @@
 #   - SIGTERM: exit 0
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
-work=$(mktemp -d /tmp/apolo-tapi.XXXXXX)
-db=apolo_t_api_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
-sup=""
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
-  trap - EXIT INT TERM
-  [ -n "$sup" ] && kill -9 "$sup" 2>/dev/null
-  for p in $(pgrep -f -- "-c $conf" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "t_api: interrupted"; exit 143' INT TERM
-
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-export APOLO_DATABASE_URL=$dburl
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-cat >"$conf" <<EOF
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
+. "$(dirname "$0")/lib.sh"
+t_init api
+t_conf <<EOF
 journal.rings = 4
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
-admin.threads = 4
 admin.max_body_kb = 4
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
 EOF
 
 pw_admin='admin-secret-Pw1'
@@ -84,10 +37,8 @@ pw_new='new-user-secret-Pw4'
 out=$(echo "$pw_admin" | "$bin" -c "$conf" user add admin admin 2>"$work/user.err")
 [ $? -eq 0 ] && [ "$out" = "ok user admin (admin)" ] && ok "user add admin: $out" ||
   { fail "user add admin: '$out'"; cat "$work/user.err"; exit 1; }
-echo "$pw_oper" | "$bin" -c "$conf" user add operator operator >/dev/null 2>>"$work/user.err" ||
-  fail "user add operator"
-echo "$pw_view" | "$bin" -c "$conf" user add viewer viewer >/dev/null 2>>"$work/user.err" ||
-  fail "user add viewer"
+t_user operator operator "$pw_oper"
+t_user viewer viewer "$pw_view"
 echo "short" | "$bin" -c "$conf" user add shorty viewer >/dev/null 2>&1
 rc=$?; [ $rc -eq 2 ] && ok "user add: short password refused (exit 2)" ||
   fail "user add with a short password exited $rc"
@@ -101,27 +52,11 @@ h=$(sql "SELECT password_hash FROM users WHERE username = 'admin'")
   fail "password_hash is not argon2id: ${h:0:20}"
 
 # ---- start ---------------------------------------------------------------------------
-"$bin" -c "$conf" >"$work/apolod.log" 2>&1 &
-sup=$!
-up=0
-for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && { up=1; break; }
-  sleep 0.1
-done
-[ $up = 1 ] || { fail "the API did not answer /healthz within 10 s"; tail -20 "$work/apolod.log"; exit 1; }
+t_start
 
-# req METHOD PATH [curl args...]: status on stdout, body in $work/body,
-# headers in $work/hdr
-req() {
-  local m=$1 p=$2; shift 2
-  curl -s -X "$m" -o "$work/body" -D "$work/hdr" -w '%{http_code}' "$@" "$base$p"
-}
-body() { cat "$work/body"; }
-jfield() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$work/body" "$1" 2>/dev/null; }
-expect() {   # WHAT EXPECTED GOT
-  if [ "$2" = "$3" ]; then ok "$1 ($3)"; else fail "$1: expected $2, got $3: $(head -c 300 "$work/body")"; fi
-}
-login() {    # USER PASSWORD [curl args...]
+# login USER PASSWORD [curl args...]: the status (lib.sh's login prints
+# the token; this one lets each check read the reply)
+login() {
   local u=$1 p=$2; shift 2
   req POST /api/v1/login -H 'Content-Type: application/json' \
     -d "{\"username\": \"$u\", \"password\": \"$p\"}" "$@"
@@ -314,15 +249,8 @@ done
 [ $leak = 0 ] && ok "no password or token in the apolod log"
 
 # ---- stop ----------------------------------------------------------------------------
-kill -TERM "$sup"
-for _ in $(seq 1 150); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-wait "$sup"; rc=$?
+t_stop; rc=$?
 [ $rc = 0 ] && ok "SIGTERM: exit 0" || fail "apolod exited $rc"
 grep -q 'mod=http msg="stopped"' "$work/apolod.log" || fail "no 'stopped' line of the HTTP server"
-sup=""
 
-if [ $fails -gt 0 ]; then
-  echo "--- apolod log (last 30 lines)"; tail -30 "$work/apolod.log"
-  echo "t_api: $fails failed"; exit 1
-fi
-echo "t_api: all passed"
+t_done

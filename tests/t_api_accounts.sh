@@ -17,64 +17,16 @@
 #   - audit_log: every change with its actor, before/after on updates
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
-work=$(mktemp -d /tmp/apolo-tacc.XXXXXX)
-db=apolo_t_api_accounts_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
-sup=""
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
-  trap - EXIT INT TERM
-  if [ -n "$sup" ]; then
-    kill -TERM "$sup" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$sup" 2>/dev/null
-  fi
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "t_api_accounts: interrupted"; exit 143' INT TERM
-
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-export APOLO_DATABASE_URL=$dburl
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-cat >"$conf" <<EOC
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
+. "$(dirname "$0")/lib.sh"
+t_init api_accounts
+# admin.threads: apolod's default (8), not t_conf's 4
+t_conf <<EOC
 journal.rings = 4
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
+admin.threads = 8
 esl.max_call_sec = 3600
 EOC
 
-"$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+t_migrate
 # Plan 1 (ARS) with one rate; plan 2 in USD. No account yet: all through
 # the API.
 sql "
@@ -88,16 +40,12 @@ INSERT INTO rates (plan_id, prefix, zone_id, rate_per_minute, first_increment,
   { fail "seeding the database"; exit 1; }
 pw_oper='operator-secret-1'
 pw_view='viewer-secret-1'
-printf '%s\n' "$pw_oper" | "$bin" -c "$conf" user add oper operator >"$work/user.log" 2>&1 &&
-printf '%s\n' "$pw_view" | "$bin" -c "$conf" user add view viewer >>"$work/user.log" 2>&1 ||
-  { cat "$work/user.log"; fail "apolod user add"; exit 1; }
+t_user oper operator "$pw_oper"
+t_user view viewer "$pw_view"
 
-"$bin" -c "$conf" >"$work/apolod.log" 2>&1 &
-sup=$!
-for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && break
-  sleep 0.1
-done
+t_start
+# login USER PASSWORD: the token (a body without Content-Type; lib.sh's
+# login sends one, and req below is this test's own)
 login() {
   curl -s -X POST -d "{\"username\": \"$1\", \"password\": \"$2\"}" \
     "$base/api/v1/login" | jq -r '.token // empty'
@@ -311,11 +259,9 @@ grep -q "$PIN" "$work/apolod.log" && fail "the PIN is in the log"
 [ "$(sql "SELECT count(*) FROM audit_log WHERE details::text LIKE '%$PIN%' OR details::text LIKE '%argon%'")" = 0 ] &&
   ok "no PIN nor hash in audit_log" || fail "PIN or its hash in audit_log"
 
-kill -TERM "$sup"; wait "$sup"; rc=$?; sup=""
+t_stop; rc=$?
 [ $rc -eq 0 ] || fail "apolod exited $rc"
 if grep -q 'ERROR' "$work/apolod.log"; then
   fail "errors in the log:"; grep 'ERROR' "$work/apolod.log" | head -5
 fi
-[ $fails -eq 0 ] && { echo "t_api_accounts: all passed"; exit 0; }
-echo "t_api_accounts: $fails failed"
-exit 1
+t_done

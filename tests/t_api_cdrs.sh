@@ -16,62 +16,13 @@
 #   - a report blocked past admin.report_timeout_ms: 503 timeout
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
-work=$(mktemp -d /tmp/apolo-tcdrs.XXXXXX)
-db=apolo_t_cdrs_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
-sup=""
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
-  trap - EXIT INT TERM
-  [ -n "$sup" ] && kill -9 "$sup" 2>/dev/null
-  for p in $(pgrep -f -- "-c $conf" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "t_api_cdrs: interrupted"; exit 143' INT TERM
-
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-export APOLO_DATABASE_URL=$dburl
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-cat >"$conf" <<EOC
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
-journal.rings = 8
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
-admin.threads = 4
+. "$(dirname "$0")/lib.sh"
+t_init cdrs
+t_conf <<EOC
 admin.report_timeout_ms = 1000
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
 EOC
 
-"$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+t_migrate
 # 300 calls, one every 13 minutes back from now (pairs share a start_at:
 # the call_id breaks the tie); cost ties every 7; every 4th unanswered,
 # every 8th of those refused (CALL_REJECTED), every 25th estimated.
@@ -120,25 +71,10 @@ n=$(sql "SELECT count(*) FROM cdrs")
 
 pw_admin='admin-secret-Pw1'
 pw_view='viewer-secret-Pw3'
-echo "$pw_admin" | "$bin" -c "$conf" user add admin admin >/dev/null 2>"$work/user.err" ||
-  { fail "user add admin"; cat "$work/user.err"; exit 1; }
-echo "$pw_view" | "$bin" -c "$conf" user add viewer viewer >/dev/null 2>>"$work/user.err" ||
-  { fail "user add viewer"; exit 1; }
+t_user admin admin "$pw_admin"
+t_user viewer viewer "$pw_view"
 
-"$bin" -c "$conf" >>"$work/apolod.log" 2>&1 &
-sup=$!
-up=0
-for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && { up=1; break; }
-  sleep 0.1
-done
-[ $up = 1 ] || { fail "the API did not answer /healthz within 10 s"; tail -20 "$work/apolod.log"; exit 1; }
-
-login() {
-  curl -s -H 'Content-Type: application/json' \
-    -d "{\"username\": \"$1\", \"password\": \"$2\"}" "$base/api/v1/login" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
-}
+t_start
 atok=$(login admin "$pw_admin")
 vtok=$(login viewer "$pw_view")
 [ -n "$atok" ] && [ -n "$vtok" ] || { fail "login"; exit 1; }
@@ -413,13 +349,5 @@ sys.exit(1 if fails else 0)
 PY
 [ $? = 0 ] || fails=$((fails + 1))
 
-kill -TERM "$sup"
-for _ in $(seq 1 100); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-wait "$sup" || fail "apolod stop"
-sup=""
-
-if [ $fails -gt 0 ]; then
-  echo "--- apolod log (last 30 lines)"; tail -30 "$work/apolod.log"
-  echo "t_api_cdrs: $fails failed"; exit 1
-fi
-echo "t_api_cdrs: all passed"
+t_stop || fail "apolod stop"
+t_done

@@ -20,68 +20,20 @@
 #     = balance for every account
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
+. "$(dirname "$0")/lib.sh"
 fssim=$build/fssim
-work=$(mktemp -d /tmp/apolo-tingest.XXXXXX)
-db=apolo_t_ingest_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
-sup=""
 sim=""
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
-  trap - EXIT INT TERM
-  [ -n "$sup" ] && kill -9 "$sup" 2>/dev/null
-  [ -n "$sim" ] && kill -9 "$sim" 2>/dev/null
-  for p in $(pgrep -f -- "-c $conf" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "t_api_ingest: interrupted"; exit 143' INT TERM
-
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-export APOLO_DATABASE_URL=$dburl
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
+t_on_exit() { [ -n "$sim" ] && kill -9 "$sim" 2>/dev/null; }
+t_init ingest
 
 # 4 HTTP threads + 1 ESL worker <= 8 rings
-cat >"$conf" <<EOF
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
-journal.rings = 8
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
-admin.threads = 4
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
+t_conf <<EOF
 esl.debit_interval_sec = 5
 esl.ring_allowance_sec = 2
 esl.reconnect_max_ms = 400
 EOF
 
-"$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+t_migrate
 # 5491 costs 1.000000 a second (60/min, 1/1); 54 costs 6.000000 a started
 # minute (60/60).
 sql "
@@ -108,35 +60,13 @@ CREATE TABLE t_opening AS SELECT id, balance FROM accounts;" ||
 
 pw_oper='operator-secret-Pw2'
 pw_view='viewer-secret-Pw3'
-echo "$pw_oper" | "$bin" -c "$conf" user add operator operator >/dev/null 2>"$work/user.err" ||
-  { fail "user add operator"; cat "$work/user.err"; exit 1; }
-echo "$pw_view" | "$bin" -c "$conf" user add viewer viewer >/dev/null 2>>"$work/user.err" ||
-  fail "user add viewer"
+t_user operator operator "$pw_oper"
+t_user viewer viewer "$pw_view"
 
-wait_up() {
-  for _ in $(seq 1 100); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-ctl() { "$bin" -c "$conf" ctl "$@" 2>/dev/null; }
-live() {    # ID: the live balance (micro-units)
-  local reply; reply=$(ctl "account $1")
-  [[ $reply =~ balance=(-?[0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo "?$reply"
-}
-req() {     # METHOD PATH [curl args...]: status; body in $work/body
+# req METHOD PATH [curl args...]: status; body in $work/body (no headers)
+req() {
   local m=$1 p=$2; shift 2
   curl -s -X "$m" -o "$work/body" -w '%{http_code}' "$@" "$base$p"
-}
-jfield() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$work/body" "$1" 2>/dev/null; }
-expect() {  # WHAT EXPECTED GOT
-  if [ "$2" = "$3" ]; then ok "$1 ($3)"; else fail "$1: expected $2, got $3: $(head -c 300 "$work/body")"; fi
-}
-login() {   # USER PASSWORD -> token
-  req POST /api/v1/login -H 'Content-Type: application/json' \
-    -d "{\"username\": \"$1\", \"password\": \"$2\"}" >/dev/null
-  jfield '["token"]'
 }
 # fscdr UUID CALLER DEST BILLMSEC [ANSWERED=1]: a mod_json_cdr body
 # (values percent-encoded as mod_json_cdr does by default)
@@ -160,9 +90,7 @@ fsxml() {
 }
 
 # ---- run 1: HTTP only ---------------------------------------------------------
-"$bin" -c "$conf" >>"$work/apolod.log" 2>&1 &
-sup=$!
-wait_up || { fail "the API did not answer /healthz within 10 s"; tail -20 "$work/apolod.log"; exit 1; }
+t_start
 tok=$(login operator "$pw_oper")
 vtok=$(login viewer "$pw_view")
 [ -n "$tok" ] && [ -n "$vtok" ] || { fail "login"; exit 1; }
@@ -261,13 +189,7 @@ st=$(req POST /api/v1/cdrs/ingest/json -H "Authorization: Bearer $vtok" -d '{}')
 expect "viewer: 403" 403 "$st"
 
 # ---- run 2: with the ESL worker and the simulator ---------------------------------
-stop_apolod() {
-  kill -TERM "$sup"
-  for _ in $(seq 1 150); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-  wait "$sup"; local rc=$?
-  sup=""
-  [ $rc -eq 0 ] || fail "apolod exited $rc"
-}
+stop_apolod() { t_stop; local rc=$?; [ $rc -eq 0 ] || fail "apolod exited $rc"; }
 stop_apolod
 "$fssim" --listen 127.0.0.1:0 --quiet --script "$top/tests/esl/ingest.fss" \
   --report "$work/report.jsonl" >"$work/sim.out" 2>"$work/sim.err" &
@@ -279,9 +201,7 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 [ -n "$simport" ] || { fail "fssim did not start"; cat "$work/sim.err"; exit 1; }
-APOLO_ESL_NODES="ClueCon@127.0.0.1:$simport" "$bin" -c "$conf" >>"$work/apolod.log" 2>&1 &
-sup=$!
-wait_up || { fail "the API did not come back"; tail -20 "$work/apolod.log"; exit 1; }
+t_start APOLO_ESL_NODES="ClueCon@127.0.0.1:$simport"
 wait "$sim"; simrc=$?
 sim=""
 [ $simrc -eq 0 ] && ok "the simulator's expectations held (the ESL worker rated both calls)" ||
@@ -342,5 +262,4 @@ expect "the estimated CDR row stays as it was (append-only)" "4000000 4 8" \
 expect "closing balances of accounts 1..5" "92000000 96000000 88000000 $bal4 $bal5" \
   "$(sql "SELECT string_agg(balance::text, ' ' ORDER BY id) FROM accounts")"
 
-if [ $fails -gt 0 ]; then echo "t_api_ingest: $fails FAILED"; exit 1; fi
-echo "t_api_ingest: all passed"
+t_done

@@ -15,63 +15,20 @@
 #     else a shape check) and lists /api/v1/authorize
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
+. "$(dirname "$0")/lib.sh"
 fssim=$build/fssim
-work=$(mktemp -d /tmp/apolo-tmetrics.XXXXXX)
-db=apolo_t_metrics_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
 pids=()
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
+t_on_exit() {
   local p
-  trap - EXIT INT TERM
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  for p in $(pgrep -f -- "-c $conf" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
-trap 'echo "t_api_metrics: interrupted"; exit 143' INT TERM
-
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-cat >"$conf" <<EOC
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
-journal.rings = 8
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
+t_init metrics
+t_conf <<EOC
 admin.threads = 2
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
 esl.reconnect_max_ms = 400
 EOC
 
-APOLO_DATABASE_URL="$dburl" "$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+t_migrate
 sql "
 INSERT INTO rate_plans (id, name, currency, time_zone, rounding, number_rules)
   VALUES (1, 'metrics', 'ARS', 'UTC', 'up', '');
@@ -97,17 +54,12 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 [ -n "$simport" ] || { fail "fssim did not start"; cat "$work/sim.err"; exit 1; }
-APOLO_DATABASE_URL="$dburl" APOLO_ESL_NODES="ClueCon@127.0.0.1:$simport" \
-  "$bin" -c "$conf" >"$work/apolod.log" 2>&1 &
-sup=$!; pids+=("$sup")
+t_start APOLO_ESL_NODES="ClueCon@127.0.0.1:$simport"
 
 metrics() { curl -s --max-time 5 "$base/metrics"; }
 # value NAME_WITH_LABELS: the sample's value from $work/m
 value() { awk -v n="$1" '$1 == n { print $2 }' "$work/m"; }
 
-for _ in $(seq 1 100); do
-  curl -s --max-time 1 -o /dev/null "$base/healthz" && break; sleep 0.1
-done
 wait "$sim"; simrc=$?
 [ $simrc -eq 0 ] && ok "the simulator's expectations held" ||
   { fail "the simulator saw the engine miss (exit $simrc)"; sed 's/^/      /' "$work/sim.err" | head -20; }
@@ -222,16 +174,10 @@ else
     fail "openapi.json is not an object or lacks /api/v1/authorize"
 fi
 
-kill -TERM "$sup" 2>/dev/null
-for _ in $(seq 1 150); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-wait "$sup"; rc=$?
+t_stop; rc=$?
 [ $rc -eq 0 ] || fail "apolod exited $rc"
 grep -q 'stopping: .* 3 authorized, 1 refused' "$work/apolod.log" &&
   ok "the worker's stop line has the region's counters" ||
   fail "no 'stopping: ... 3 authorized, 1 refused' line"
 
-if [ $fails -gt 0 ]; then
-  echo "t_api_metrics: $fails failure(s); log:"; tail -30 "$work/apolod.log"
-  exit 1
-fi
-echo "t_api_metrics: all passed"
+t_done

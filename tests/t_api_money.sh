@@ -18,62 +18,12 @@
 #     opening + sum(ledger) = balance = live balance for every account
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
-work=$(mktemp -d /tmp/apolo-tmoney.XXXXXX)
-db=apolo_t_money_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
-sup=""
+. "$(dirname "$0")/lib.sh"
+t_init money
 
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
-  trap - EXIT INT TERM
-  [ -n "$sup" ] && kill -9 "$sup" 2>/dev/null
-  for p in $(pgrep -f -- "-c $conf" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "t_api_money: interrupted"; exit 143' INT TERM
-
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-export APOLO_DATABASE_URL=$dburl
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-# 4 HTTP threads + no workers <= 8 rings
-cat >"$conf" <<EOF
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
-journal.rings = 8
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
-admin.threads = 4
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
-EOF
-
-"$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+# 4 HTTP threads + no workers <= 8 rings: t_conf's defaults
+t_conf </dev/null
+t_migrate
 sql "
 INSERT INTO rate_plans (id, name, currency, time_zone, rounding, number_rules)
   VALUES (1, 'Money test', 'ARS', 'America/Argentina/Buenos_Aires', 'up', '');
@@ -92,56 +42,16 @@ CREATE TABLE t_opening AS SELECT id, balance FROM accounts;" ||
 
 pw_oper='operator-secret-Pw2'
 pw_view='viewer-secret-Pw3'
-echo "$pw_oper" | "$bin" -c "$conf" user add operator operator >/dev/null 2>"$work/user.err" ||
-  { fail "user add operator"; cat "$work/user.err"; exit 1; }
-echo "$pw_view" | "$bin" -c "$conf" user add viewer viewer >/dev/null 2>>"$work/user.err" ||
-  fail "user add viewer"
+t_user operator operator "$pw_oper"
+t_user viewer viewer "$pw_view"
 
-start() {   # [env assignments...]
-  env "$@" "$bin" -c "$conf" >>"$work/apolod.log" 2>&1 &
-  sup=$!
-  wait_up || { fail "the API did not answer /healthz within 10 s"; tail -20 "$work/apolod.log"; exit 1; }
-}
-wait_up() {
-  for _ in $(seq 1 100); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-stop() {
-  kill -TERM "$sup"
-  for _ in $(seq 1 150); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-  wait "$sup"; local rc=$?
-  sup=""
-  return $rc
-}
-ctl() { "$bin" -c "$conf" ctl "$@" 2>/dev/null; }
-live() {    # ID: the live balance (micro-units)
-  local reply; reply=$(ctl "account $1")
-  [[ $reply =~ balance=(-?[0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo "?$reply"
-}
-req() {     # METHOD PATH [curl args...]: status; body in $work/body
-  local m=$1 p=$2; shift 2
-  curl -s -X "$m" -o "$work/body" -D "$work/hdr" -w '%{http_code}' "$@" "$base$p"
-}
-body() { cat "$work/body"; }
-jfield() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$work/body" "$1" 2>/dev/null; }
-expect() {  # WHAT EXPECTED GOT
-  if [ "$2" = "$3" ]; then ok "$1 ($3)"; else fail "$1: expected $2, got $3: $(head -c 300 "$work/body")"; fi
-}
-login() {   # USER PASSWORD -> token
-  req POST /api/v1/login -H 'Content-Type: application/json' \
-    -d "{\"username\": \"$1\", \"password\": \"$2\"}" >/dev/null
-  jfield '["token"]'
-}
 money() {   # KIND ACCT KEY BODY [curl args]
   local k=$1 a=$2 key=$3 b=$4; shift 4
   req POST "/api/v1/accounts/$a/$k" "${A[@]}" -H "Idempotency-Key: $key" -d "$b" "$@"
 }
 
 # ---- first run: the rules --------------------------------------------------
-start
+t_start
 tok=$(login operator "$pw_oper")
 vtok=$(login viewer "$pw_view")
 [ -n "$tok" ] && [ -n "$vtok" ] || { fail "login"; exit 1; }
@@ -264,11 +174,11 @@ s=$(req GET "/api/v1/ledger?account=999" -H "Authorization: Bearer $vtok")
 expect "ledger of an unknown account" 404 "$s"
 s=$(req GET "/api/v1/ledger?account=1&limit=0" -H "Authorization: Bearer $vtok")
 expect "ledger limit 0" 422 "$s"
-stop || fail "first stop"
+t_stop || fail "first stop"
 
 # ---- crashes ---------------------------------------------------------------------
 for point in after_move after_claim; do
-  start APOLO_TEST_CRASH_MONEY=$point
+  t_start APOLO_TEST_CRASH_MONEY=$point
   tok=$(login operator "$pw_oper")
   A=(-H "Authorization: Bearer $tok" -H 'Content-Type: application/json')
   b1=$(live 1)
@@ -278,10 +188,10 @@ for point in after_move after_claim; do
   moved=$(( $(live 1) - b1 ))
   if [ $point = after_move ]; then want=7000000; else want=0; fi
   [ "$moved" = $want ] && ok "$point: moved $moved before the retry" || fail "$point: moved $moved, expected $want"
-  wait_up || fail "$point: the admin process did not come back"
-  stop || fail "$point: stop"
+  t_wait_up || fail "$point: the admin process did not come back"
+  t_stop || fail "$point: stop"
   grep -q "APOLO_TEST_CRASH_MONEY: dying $point" "$work/apolod.log" || fail "$point: no crash line in the log"
-  start
+  t_start
   tok=$(login operator "$pw_oper")
   A=(-H "Authorization: Bearer $tok" -H 'Content-Type: application/json')
   s=$(money recharges 1 "crash-$point" '{"amount":"7.00","reason":"crash"}')
@@ -290,7 +200,7 @@ for point in after_move after_claim; do
   expect "$point: and is replayed after" 200 "$s"
   [ $(( $(live 1) - b1 )) = 7000000 ] && ok "$point: moved exactly once" ||
     fail "$point: moved $(( $(live 1) - b1 ))"
-  stop || fail "$point: second stop"
+  t_stop || fail "$point: second stop"
 done
 
 # ---- PostgreSQL after the stop ------------------------------------------------
@@ -317,7 +227,7 @@ sql "UPDATE idempotency_keys SET done_at = now() - interval '31 days' WHERE key 
       WHERE token_hash = (SELECT min(token_hash) FROM sessions);" || fail "aging keys"
 nkeys=$(sql "SELECT count(*) FROM idempotency_keys")
 nsess=$(sql "SELECT count(*) FROM sessions")
-start
+t_start
 expect "housekeeping: the 31-day-old done key deleted, the rest kept" \
   "0 1 $((nkeys - 2))" \
   "$(sql "SELECT count(*) FILTER (WHERE key = 'rc-1') || ' ' || count(*) FILTER (WHERE key = 'old-pending') || ' ' || count(*) FILTER (WHERE key NOT IN ('rc-1', 'old-pending')) FROM idempotency_keys")"
@@ -328,10 +238,6 @@ while IFS='|' read -r id bal; do
   [ "$(live "$id")" = "$bal" ] || { reg=$((reg + 1)); echo "      account $id: live $(live "$id"), PostgreSQL $bal"; }
 done < <(sql "SELECT id, balance FROM accounts ORDER BY id")
 expect "live balance = PostgreSQL balance, every account" 0 "$reg"
-stop || fail "last stop"
+t_stop || fail "last stop"
 
-if [ $fails -gt 0 ]; then
-  echo "--- apolod log (last 30 lines)"; tail -30 "$work/apolod.log"
-  echo "t_api_money: $fails failed"; exit 1
-fi
-echo "t_api_money: all passed"
+t_done

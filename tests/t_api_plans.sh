@@ -11,64 +11,17 @@
 #     100k rows (time printed); SQL in a zone name is only text
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
-work=$(mktemp -d /tmp/apolo-tpl.XXXXXX)
-db=apolo_t_api_plans_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
-sup=""
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
-  trap - EXIT INT TERM
-  if [ -n "$sup" ]; then
-    kill -TERM "$sup" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$sup" 2>/dev/null
-  fi
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "t_api_plans: interrupted"; exit 143' INT TERM
-
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-export APOLO_DATABASE_URL=$dburl
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-cat >"$conf" <<EOC
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
+. "$(dirname "$0")/lib.sh"
+t_init api_plans
+# admin.threads: apolod's default (8), not t_conf's 4
+t_conf <<EOC
 journal.rings = 4
-journal.slots = 1024
-region.max_accounts = 100
 region.heap_mb = 64
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
+admin.threads = 8
 esl.max_call_sec = 3600
 EOC
 
-"$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+t_migrate
 # Plan 1 (ARS) with one rate; plan 2 in USD. No account yet: all through
 # the API.
 sql "
@@ -79,16 +32,12 @@ SELECT setval(pg_get_serial_sequence('zones', 'id'), 2);
 SELECT setval(pg_get_serial_sequence('rate_plans', 'id'), 1);" >/dev/null ||
   { fail "seeding the database"; exit 1; }
 pw_adm='admin-secret-1'; pw_view='viewer-secret-1'
-printf '%s\n' "$pw_adm" | "$bin" -c "$conf" user add adm admin >"$work/user.log" 2>&1 &&
-printf '%s\n' "$pw_view" | "$bin" -c "$conf" user add view viewer >>"$work/user.log" 2>&1 ||
-  { cat "$work/user.log"; fail "apolod user add"; exit 1; }
+t_user adm admin "$pw_adm"
+t_user view viewer "$pw_view"
 
-"$bin" -c "$conf" >"$work/apolod.log" 2>&1 &
-sup=$!
-for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && break
-  sleep 0.1
-done
+t_start
+# login USER PASSWORD: the token (a body without Content-Type; lib.sh's
+# login sends one, and req below is this test's own)
 login() {
   curl -s -X POST -d "{\"username\": \"$1\", \"password\": \"$2\"}" \
     "$base/api/v1/login" | jq -r '.token // empty'
@@ -268,5 +217,5 @@ check "quote in the big deck" GET "quote?number=70012345&seconds=60&plan=1" '' 2
 [ "$(sql "SELECT count(*) FROM audit_log WHERE action = 'deck.import'")" -ge 4 ] &&
   ok "imports audited" || fail "imports not audited"
 if grep -q 'ERROR.*api_plans\|AddressSanitizer' "$work/apolod.log"; then fail "errors in the log"; fi
-echo "t_api_plans: $fails failure(s)"
-[ "$fails" = 0 ]
+t_stop   # SIGTERM, its exit status not checked (t_cleanup would kill -9)
+t_done

@@ -12,65 +12,17 @@
 # the comment next to it. esl.max_call_sec = 3600 caps authorizations.
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
-work=$(mktemp -d /tmp/apolo-tapir.XXXXXX)
-db=apolo_t_api_rating_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
-sup=""
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
-  trap - EXIT INT TERM
-  if [ -n "$sup" ]; then
-    kill -TERM "$sup" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$sup" 2>/dev/null
-  fi
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "t_api_rating: interrupted"; exit 143' INT TERM
-
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-export APOLO_DATABASE_URL=$dburl
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-cat >"$conf" <<EOF
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
+. "$(dirname "$0")/lib.sh"
+t_init api_rating
+# admin.threads: apolod's default (8), not t_conf's 4
+t_conf <<EOF
 journal.rings = 4
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
+admin.threads = 8
 esl.max_call_sec = 3600
 EOF
 
 # ---- the database -------------------------------------------------------------
-"$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+t_migrate
 sql "
 INSERT INTO rate_plans (id, name, currency, time_zone, rounding, number_rules)
   VALUES (1, 'API test', 'ARS', 'UTC', 'up', '00=>'),
@@ -102,19 +54,11 @@ INSERT INTO extensions (number, account_id, active) VALUES
   ('1005', 5, false), ('1006', 6, true), ('1007', 7, true);" >/dev/null ||
   { fail "seeding the database"; exit 1; }
 
-printf 'viewer-secret-1\n' | "$bin" -c "$conf" user add rview viewer \
-  >"$work/user.log" 2>&1 || { cat "$work/user.log"; fail "apolod user add"; exit 1; }
+t_user rview viewer 'viewer-secret-1'
 
 # ---- apolod ---------------------------------------------------------------------
-"$bin" -c "$conf" >"$work/apolod.log" 2>&1 &
-sup=$!
-for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && break
-  sleep 0.1
-done
-tok=$(curl -s -X POST -H 'Content-Type: application/json' \
-        -d '{"username": "rview", "password": "viewer-secret-1"}' \
-        "$base/api/v1/login" | jq -r '.token // empty')
+t_start
+tok=$(login rview viewer-secret-1)
 [ -n "$tok" ] && ok "viewer logged in" ||
   { fail "no token from POST /api/v1/login"; tail -20 "$work/apolod.log"; exit 1; }
 
@@ -286,11 +230,9 @@ for id in 1 4 6; do
   [[ $r == *" reserved=0 "* ]] || fail "account $id holds a reservation: $r"
 done
 
-kill -TERM "$sup"; wait "$sup"; rc=$?; sup=""
+t_stop; rc=$?
 [ $rc -eq 0 ] || fail "apolod exited $rc"
 if grep -q 'ERROR' "$work/apolod.log"; then
   fail "errors in the log:"; grep 'ERROR' "$work/apolod.log" | head -5
 fi
-[ $fails -eq 0 ] && { echo "t_api_rating: all passed"; exit 0; }
-echo "t_api_rating: $fails failed"
-exit 1
+t_done

@@ -14,65 +14,16 @@
 #     line number; deck export and cdrs export write their files
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
+. "$(dirname "$0")/lib.sh"
 ctl_bin=$build/apolo-ctl
-work=$(mktemp -d /tmp/apolo-tctl.XXXXXX)
-db=apolo_t_ctl_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-fails=0
-sup=""
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
-  trap - EXIT INT TERM
-  if [ -n "$sup" ]; then
-    kill -TERM "$sup" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$sup" 2>/dev/null
-  fi
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'echo "t_apolo_ctl: interrupted"; exit 143' INT TERM
-
 [ -x "$ctl_bin" ] || { echo "FAIL: no $ctl_bin (make all)"; exit 1; }
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-export APOLO_DATABASE_URL=$dburl
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-cat >"$conf" <<EOC
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
+t_init ctl
+t_conf <<EOC
 journal.rings = 4
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
 admin.threads = 2
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
 EOC
 
-"$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+t_migrate
 sql "
 INSERT INTO rate_plans (id, name, currency, time_zone, rounding, number_rules)
   VALUES (1, 'Ctl test', 'ARS', 'America/Argentina/Buenos_Aires', 'up', '');
@@ -90,19 +41,10 @@ INSERT INTO extensions (number, account_id) VALUES ('1001', 1), ('1002', 2);" ||
 
 pw_oper='operator-secret-Pw2'
 pw_adm='admin-secret-Pw9xx'
-echo "$pw_oper" | "$bin" -c "$conf" user add ops operator >/dev/null 2>"$work/user.err" ||
-  { fail "user add operator"; cat "$work/user.err"; exit 1; }
-echo "$pw_adm" | "$bin" -c "$conf" user add boss admin >/dev/null 2>>"$work/user.err" ||
-  { fail "user add admin"; cat "$work/user.err"; exit 1; }
+t_user ops operator "$pw_oper"
+t_user boss admin "$pw_adm"
 
-"$bin" -c "$conf" >>"$work/apolod.log" 2>&1 &
-sup=$!
-up=0
-for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz")" = 200 ] && { up=1; break; }
-  sleep 0.1
-done
-[ $up = 1 ] || { fail "the API did not answer within 10 s"; tail -20 "$work/apolod.log"; exit 1; }
+t_start
 
 # Every run: its own HOME (the token file), no APOLO_* from outside.
 export HOME=$work/home
@@ -111,11 +53,6 @@ unset XDG_CONFIG_HOME APOLO_TOKEN
 export APOLO_URL=http://127.0.0.1:$port
 # run ARGS...: stdout in $work/out, stderr in $work/err, exit code in $rc
 run() { "$ctl_bin" --timeout 10 "$@" >"$work/out" 2>"$work/err"; rc=$?; }
-ctl() { "$bin" -c "$conf" ctl "$@" 2>/dev/null; }
-live() {
-  local reply; reply=$(ctl "account $1")
-  [[ $reply =~ balance=(-?[0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo "?$reply"
-}
 expect_rc() {   # WHAT WANT
   if [ "$rc" = "$2" ]; then ok "$1 (exit $rc)"
   else fail "$1: exit $rc, expected $2: $(head -c 300 "$work/out") $(head -c 300 "$work/err")"; fi
@@ -260,8 +197,5 @@ expect_rc "logout" 0
 run whoami
 expect_rc "whoami after logout" 4
 
-if [ $fails -gt 0 ]; then
-  echo "--- apolod log (last 30 lines)"; tail -30 "$work/apolod.log"
-  echo "t_apolo_ctl: $fails failed"; exit 1
-fi
-echo "t_apolo_ctl: all passed"
+t_stop   # SIGTERM, its exit status not checked (t_cleanup would kill -9)
+t_done

@@ -16,66 +16,22 @@
 #     asserted under 1000 ms only (the target is well under 50 ms)
 #
 # KEEP=1 keeps the temp folder.
-set -uo pipefail
-top=${APOLO_TOP:?run through tests/run.sh}
-build=${APOLO_BUILD:?run through tests/run.sh}
-: "${DATABASE_URL:?run through tests/run.sh}"
-case $build in /*) ;; *) build=$top/$build ;; esac
-bin=$build/apolod
+. "$(dirname "$0")/lib.sh"
 fssim=$build/fssim
 wsc=$build/wsclient
-work=$(mktemp -d /tmp/apolo-tws.XXXXXX)
-db=apolo_t_ws_$$
-conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
-base=http://127.0.0.1:$port
-fails=0
 pids=()
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok:   $*"; }
-
-cleanup() {
+t_on_exit() {
   local p
-  trap - EXIT INT TERM
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  for p in $(pgrep -f -- "-c $conf" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-    >/dev/null 2>&1
-  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
-trap 'echo "t_ws: interrupted"; exit 143' INT TERM
-
 [ -x "$wsc" ] || { fail "no $wsc (make all)"; exit 1; }
-if [[ $DATABASE_URL =~ ^(postgres(ql)?://[^/?]*)/([^?]*)(\?.*)?$ ]]; then
-  dburl="${BASH_REMATCH[1]}/$db${BASH_REMATCH[4]}"
-else
-  dburl="$DATABASE_URL dbname=$db"
-fi
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db" || exit 1
-sql() { psql "$dburl" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-cat >"$conf" <<EOC
-log_level = info
-sql_dir = "$top/sql"
-journal.path = "$work/journal"
-journal.rings = 8
-journal.slots = 1024
-region.heap_mb = 16
-region.max_accounts = 100
-calls.path = "$work/calls"
-calls.max = 64
-admin.listen = "127.0.0.1:$port"
-admin.threads = 4
-ctl.socket = "$work/apolod.sock"
-supervisor.notify = 0
+t_init ws
+t_conf <<EOC
 esl.reconnect_max_ms = 400
 esl.debit_interval_sec = 1
 EOC
 
-APOLO_DATABASE_URL="$dburl" "$bin" -c "$conf" migrate >"$work/migrate.log" 2>&1 ||
-  { cat "$work/migrate.log"; fail "apolod migrate"; exit 1; }
+t_migrate
 sql "
 INSERT INTO rate_plans (id, name, currency, time_zone, rounding, number_rules)
   VALUES (1, 'ws', 'ARS', 'UTC', 'up', '');
@@ -92,8 +48,7 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
 INSERT INTO extensions (number, account_id) VALUES ('1001', 1), ('1002', 2),
   ('1003', 3);" || { fail "seeding the database"; exit 1; }
 pw='viewer-password-1'
-echo "$pw" | APOLO_DATABASE_URL="$dburl" "$bin" -c "$conf" user add watcher viewer \
-  >/dev/null 2>"$work/user.err" || { cat "$work/user.err"; fail "user add"; exit 1; }
+t_user watcher viewer "$pw"
 
 "$fssim" --listen 127.0.0.1:0 --quiet --script "$top/tests/esl/ws.fss" \
   --report "$work/report.jsonl" >"$work/sim.out" 2>"$work/sim.err" &
@@ -105,12 +60,7 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 [ -n "$simport" ] || { fail "fssim did not start"; cat "$work/sim.err"; exit 1; }
-APOLO_DATABASE_URL="$dburl" APOLO_ESL_NODES="ClueCon@127.0.0.1:$simport" \
-  "$bin" -c "$conf" >"$work/apolod.log" 2>&1 &
-sup=$!; pids+=("$sup")
-for _ in $(seq 1 100); do
-  curl -s --max-time 1 -o /dev/null "$base/healthz" && break; sleep 0.1
-done
+t_start APOLO_ESL_NODES="ClueCon@127.0.0.1:$simport"
 
 # ---- refused upgrades --------------------------------------------------------
 out=$("$wsc" --port "$port" --seconds 3 2>&1); rc=$?
@@ -120,10 +70,8 @@ out=$("$wsc" --port "$port" --seconds 3 --token "$(printf '%064d' 7)" 2>&1); rc=
 [ $rc = 1 ] && [ "$(head -1 <<<"$out")" = "HTTP 401" ] &&
   ok "unknown token: upgrade refused 401" || fail "unknown token: rc $rc, '$out'"
 
-token=$(curl -s --max-time 5 -H 'Content-Type: application/json' \
-  -d "{\"username\":\"watcher\",\"password\":\"$pw\"}" "$base/api/v1/login" |
-  grep -o '"token": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{64\}')
-[ -n "$token" ] || { fail "login"; exit 1; }
+token=$(login watcher "$pw")
+[[ $token =~ ^[0-9a-f]{64}$ ]] || { fail "login"; exit 1; }
 
 # ---- the live client ------------------------------------------------------------
 "$wsc" --port "$port" --token "$token" --seconds 13 >"$work/ws.out" 2>"$work/ws.err" &
@@ -198,8 +146,6 @@ if kill -0 "$sup" 2>/dev/null; then fail "apolod did not stop within 10 s"; else
 fi
 for _ in $(seq 1 50); do kill -0 "$ws3" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$ws3" 2>/dev/null && fail "the client was not disconnected at stop"
-grep -E 'ERROR|FATAL|sanitizer' "$work/apolod.log" | grep -v 'refused' | head -5 |
-  while read -r l; do fail "log: $l"; done
+while read -r l; do fail "log: $l"; done < <(grep -E 'ERROR|FATAL|sanitizer' "$work/apolod.log" | grep -v 'refused' | head -5)
 
-[ $fails -eq 0 ] && echo "t_ws: ok" || echo "t_ws: $fails failures"
-[ $fails -eq 0 ]
+t_done
