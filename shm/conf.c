@@ -107,6 +107,46 @@ static const conf_key_t conf_keys[] = {
       CONF_FIELD(admin_report_timeout_ms),
       "PostgreSQL statement_timeout of report queries (CDRs, statistics, "
       "ledger, audit); an export streams within it. Longer: 503." },
+    /* alert.*: notifications (admin/alert.h). The URLs may carry tokens
+     * (a chat webhook's path is its credential): secret like passwords. */
+    { "alert.webhook_url", "", CONF_T_STR, CONF_F_SECRET, 0, 0, CONF_NOFIELD,
+      "Notifications by webhook: HTTP(S) URL that receives a JSON POST per "
+      "event (low_balance, balance_exhausted, bulk_report, test); empty: "
+      "no webhook." },
+    { "alert.webhook_secret", "", CONF_T_STR, CONF_F_SECRET, 0, 0,
+      CONF_NOFIELD,
+      "Key of the X-Apolo-Signature header (sha256=HMAC-SHA256 of the body, "
+      "hex); empty: webhooks are sent unsigned." },
+    { "alert.smtp_url", "", CONF_T_STR, CONF_F_SECRET, 0, 0, CONF_NOFIELD,
+      "Notifications by email: the SMTP relay, smtp://host:25 (STARTTLS "
+      "when offered; required when a password is set) or smtps://host:465; "
+      "empty: no email." },
+    { "alert.smtp_from", "", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "Sender address of notification emails (MAIL FROM and From:); "
+      "required with alert.smtp_url." },
+    { "alert.smtp_to", "", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "Recipients of notification emails, comma separated, for accounts "
+      "without accounts.notify_email and for reports and tests." },
+    { "alert.smtp_user", "", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "SMTP AUTH user name; empty: no authentication." },
+    { "alert.smtp_password", "", CONF_T_STR, CONF_F_SECRET, 0, 0,
+      CONF_NOFIELD, "SMTP AUTH password (never logged nor shown)." },
+    { "alert.poll_ms", "2000", CONF_T_INT, 0, 50, 3600000,
+      CONF_FIELD(alert_poll_ms),
+      "Period of the balance scan for low_balance / balance_exhausted, and "
+      "longest wait of the sender for new messages." },
+    { "alert.max_attempts", "10", CONF_T_INT, 0, 1, 1000,
+      CONF_FIELD(alert_max_attempts),
+      "Delivery attempts of one message before it is marked failed." },
+    { "alert.retry_base_ms", "30000", CONF_T_INT, 0, 10, 86400000,
+      CONF_FIELD(alert_retry_base_ms),
+      "Delay after a first failed attempt; doubled after each next one." },
+    { "alert.retry_max_ms", "3600000", CONF_T_INT, 0, 10, 86400000,
+      CONF_FIELD(alert_retry_max_ms),
+      "Longest delay between two attempts of one message." },
+    { "alert.timeout_ms", "10000", CONF_T_INT, 0, 100, 600000,
+      CONF_FIELD(alert_timeout_ms),
+      "Longest time one webhook POST or SMTP session may take." },
     { "flush.batch", "5000", CONF_T_INT, 0, 1, 1000000,
       CONF_FIELD(flush_batch),
       "Most journal records the flusher drains into PostgreSQL per "

@@ -46,7 +46,7 @@ enum {
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_ENV }
     conf_src_t;
 
-#define CONF_NKEYS 42         /* entries of the table in conf.c */
+#define CONF_NKEYS 54         /* entries of the table in conf.c */
 
 /*
  * The parsed configuration. String values are owned (conf_free). The typed
@@ -72,6 +72,8 @@ typedef struct conf {
     int64_t     admin_threads, admin_request_timeout_ms, admin_max_body_kb;
     int64_t     admin_session_hours, admin_max_deck_mb;
     int64_t     admin_idempotency_days, admin_report_timeout_ms;
+    int64_t     alert_poll_ms, alert_max_attempts, alert_timeout_ms;
+    int64_t     alert_retry_base_ms, alert_retry_max_ms;
 } conf_t;
 
 /* A getter's or the parser's error: names the key and, when it has one,
