@@ -599,9 +599,15 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
     r.ctx = s->ctx;
     r.srv = s;
 
-    int m = http_match(s, r.method, r.path, &rt, &r.subpath, allow,
-                       sizeof allow);
-    if (m == 404) {
+    /* "/" is the dashboard's (admin/www.c serves it under /ui/, since
+     * civetweb gives this dispatcher the whole tree) */
+    int m = strcmp(r.path, "/") == 0 ? 302
+            : http_match(s, r.method, r.path, &rt, &r.subpath, allow,
+                         sizeof allow);
+    if (m == 302) {
+        http_header(&r, "Location", "/ui/");
+        http_send(&r, 302, "text/plain; charset=utf-8", "/ui/\n", 5);
+    } else if (m == 404) {
         http_error(&r, 404, "not_found", "no such path");
     } else if (m == 405) {
         http_header(&r, "Allow", allow);

@@ -1,0 +1,369 @@
+// dashboard.test.mjs -- the dashboard in headless Chromium (Debian's
+// /usr/bin/chromium, driven by playwright-core; no browser is downloaded).
+// Run by tests/t_dashboard.sh, which starts apolod, seeds the database and
+// passes through the environment:
+//
+//   DASH_BASE     http://127.0.0.1:PORT (apolod's admin.listen)
+//   DASH_ART      folder for the screenshots (one PNG per page)
+//   DASH_WORK     the test's temp folder
+//   DASH_FSSIM    the simulator binary; DASH_FSS its script (one call);
+//   DASH_SIMPORT  the port apolod's ESL worker connects to
+//
+// Each step prints "ok:   ..." or "FAIL: ..." and the run goes on after a
+// failure (a later step may still pass); the exit status is 1 when one
+// failed. Steps: login (a wrong password first), the live call appears,
+// is answered and disappears after its hangup (event-to-screen latency
+// printed), accounts and the low-balance row, recharge and the new
+// balance, extensions, bulk recharge with a bad row, prefix search, deck
+// validation with a bad row, CDRs and the CSV export, statistics charts,
+// audit, users, Spanish, and a viewer: no recharge button, no admin page,
+// and the server refuses its recharge (403).
+
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const base = process.env.DASH_BASE;
+const art = process.env.DASH_ART;
+const work = process.env.DASH_WORK || tmpdir();
+if (!base || !art) {
+  console.error('run through tests/t_dashboard.sh (DASH_BASE, DASH_ART)');
+  process.exit(2);
+}
+const ui = base + '/ui/';
+let failures = 0;
+const t0 = Date.now();
+
+function ok(msg) { console.log(`ok:   ${msg}`); }
+function fail(msg) { console.log(`FAIL: ${msg}`); failures++; }
+
+// step(name, fn): runs fn, reports; a throw is a failure of that step.
+async function step(name, fn) {
+  try {
+    const r = await fn();
+    ok(r ? `${name}: ${r}` : name);
+    return true;
+  } catch (e) {
+    fail(`${name}: ${String(e.message || e).split('\n').slice(0, 4).join(' | ')}`);
+    return false;
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+// BigInt micro-units of a displayed amount "250,012.50" (en)
+function micro(text) {
+  const m = /-?[\d,]+(?:\.\d+)?/.exec(text.replace(/\s/g, ''));
+  assert(m, `no amount in "${text}"`);
+  const [i, f = ''] = m[0].replace(/,/g, '').split('.');
+  const neg = i.startsWith('-');
+  const u = BigInt(i.replace('-', '')) * 1000000n + BigInt((f + '000000').slice(0, 6));
+  return neg ? -u : u;
+}
+
+async function shot(page, name) {
+  await page.waitForTimeout(150);  // let the last frame paint
+  await page.screenshot({ path: join(art, `${name}.png`), fullPage: true });
+}
+
+async function login(page, user, pass) {
+  await page.goto(ui + '#/live');
+  await page.fill('#username', user);
+  await page.fill('#password', pass);
+  await page.click('#login-submit');
+  await page.waitForSelector('#topbar:not([hidden])', { timeout: 10000 });
+}
+
+// Playwright gives the browser a fresh profile of its own (a temporary
+// --user-data-dir, removed at close): it refuses the flag from us.
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+}).catch((e) => { console.log(`FAIL: chromium did not start: ${e.message}`); process.exit(1); });
+
+let sim = null;
+let simExit = null;
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 820 }, acceptDownloads: true, locale: 'en-US' });
+  const page = await ctx.newPage();
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+  // a refused request (401 before login, 4xx shown to the user) is logged
+  // by Chromium as "Failed to load resource": not a script error
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
+  });
+
+  // ---- login ----------------------------------------------------------------
+  await step('the login page is served and shown', async () => {
+    await page.goto(ui);
+    await page.waitForSelector('#login-form');
+    await shot(page, '01-login');
+  });
+  await step('a wrong password is refused on the page', async () => {
+    await page.fill('#username', 'admin');
+    await page.fill('#password', 'not-the-password');
+    await page.click('#login-submit');
+    await page.waitForSelector('.login .error:not([hidden])', { timeout: 5000 });
+  });
+  await step('admin logs in and lands on the live page', async () => {
+    await page.fill('#password', 'admin-password-1');
+    await page.click('#login-submit');
+    await page.waitForSelector('#live-table', { timeout: 10000 });
+    await page.waitForSelector('.dot.on', { timeout: 5000 });
+    const nav = await page.textContent('#nav');
+    assert(/Audit/.test(nav) && /Users/.test(nav), `admin nav: ${nav}`);
+    return 'WebSocket connected';
+  });
+
+  await step('money.js: decimal strings, never floats', async () => {
+    const r = await page.evaluate(async () => {
+      const m = await import('/ui/js/money.js');
+      return [m.format('1234567.5', 'en'), m.format('1234567.5', 'es'), m.format('0.0125', 'en'),
+        m.format('-3.100000', 'en'), m.add('0.1', '0.2'), m.microToString(m.parseMicro('10,5')),
+        String(m.parseMicro('1.2345678')), m.add('9007199254.740993', '0.000001'), m.cmp('2.50', '2.5')];
+    });
+    const want = ['1,234,567.50', '1.234.567,50', '0.0125', '-3.10', '0.300000', '10.500000', 'null',
+      '9007199254.740994', 0];
+    assert(JSON.stringify(r) === JSON.stringify(want), `got ${JSON.stringify(r)}`);
+  });
+
+  // ---- live call --------------------------------------------------------------
+  await step('a call started in the simulator appears on the live page, then is answered', async () => {
+    sim = spawn(process.env.DASH_FSSIM, ['--listen', `127.0.0.1:${process.env.DASH_SIMPORT}`, '--quiet',
+      '--script', process.env.DASH_FSS, '--report', join(work, 'report.jsonl')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let simErr = '';
+    sim.stderr.on('data', (d) => { simErr += d; });
+    simExit = new Promise((res) => sim.on('exit', (code) => res({ code, err: simErr })));
+    const row = page.locator('#live-body tr', { hasText: '5491155554444' });
+    await row.waitFor({ timeout: 15000 });
+    await page.locator('#live-body tr', { hasText: 'answered' }).waitFor({ timeout: 5000 });
+    const text = await row.textContent();
+    assert(/1001/.test(text) && /ACME/.test(text), `row: ${text}`);
+    await page.waitForFunction(() => document.querySelector('#kpi-active')?.textContent === '1', null, { timeout: 3000 });
+    await page.waitForTimeout(1200);   // a second of talk on screen
+    await shot(page, '02-live-call');
+    return text.replace(/\s+/g, ' ').slice(0, 100);
+  });
+  await step('the call disappears from the live page after its hangup', async () => {
+    await page.locator('#live-body tr', { hasText: '5491155554444' }).waitFor({ state: 'detached', timeout: 15000 });
+    await page.waitForFunction(() => document.querySelector('#kpi-active')?.textContent === '0', null, { timeout: 3000 });
+    const lat = await page.evaluate(() => window.apoloLiveLatency);
+    assert(lat && lat.n > 0, 'no latency measured');
+    assert(lat.p50 < 200, `event-to-screen median ${lat.p50} ms`);
+    return `event to screen: median ${lat.p50.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms over ${lat.n} events`;
+  });
+  await step('the live filters hide what does not match', async () => {
+    await page.fill('#f-ext', '9999');
+    await page.waitForSelector('#live-count');
+    await page.fill('#f-ext', '');
+  });
+  await step('the simulator saw the engine do what it expected', async () => {
+    const r = await Promise.race([simExit, new Promise((res) => setTimeout(() => res(null), 10000))]);
+    assert(r, 'fssim still running');
+    assert(r.code === 0, `fssim exit ${r.code}: ${r.err}`);
+  });
+
+  // ---- accounts, recharge -----------------------------------------------------------
+  await step('accounts: search and the low-balance highlight', async () => {
+    await page.click('#nav a[href="#/accounts"]');
+    await page.waitForSelector('#acct-body tr');
+    const low = page.locator('#acct-body tr.low', { hasText: 'LOWCO' });
+    await low.waitFor({ timeout: 5000 });
+    const cell = await low.locator('td.bal').textContent();
+    assert(/5\.00\s*ARS/.test(cell), `LOWCO balance cell: ${cell}`);
+    await shot(page, '03-accounts');
+    await page.fill('#acct-search', 'acme');
+    await page.locator('#acct-body tr', { hasText: 'LOWCO' }).waitFor({ state: 'detached', timeout: 5000 });
+    assert(await page.locator('#acct-body tr', { hasText: 'ACME' }).count() === 1, 'ACME not found');
+    return `LOWCO ${cell.trim()}`;
+  });
+  await step('recharge 12.50: the balance shows the new amount', async () => {
+    await page.locator('#acct-body tr', { hasText: 'ACME' }).locator('a').click();
+    await page.waitForSelector('#acct-balance');
+    await page.waitForSelector('#ledger-body tr');
+    const before = micro(await page.textContent('#acct-balance'));
+    await page.click('#recharge-open');
+    await page.fill('#recharge-amount', '12.50');
+    await page.fill('#recharge-reason', 'pago en sucursal');
+    await shot(page, '04-recharge-dialog');
+    await page.click('dialog button[type="submit"]');
+    const want = before + 12500000n;
+    await page.waitForFunction((w) => {
+      const t = document.querySelector('#acct-balance')?.textContent || '';
+      return t.replace(/[^\d.]/g, '') !== '' && t.includes(w);
+    }, fmtEn(want), { timeout: 5000 });
+    await page.locator('#ledger-body tr', { hasText: 'pago en sucursal' }).waitFor({ timeout: 5000 });
+    await shot(page, '05-account-detail');
+    return `${fmtEn(before)} -> ${await page.textContent('#acct-balance')}`;
+  });
+  await step('extensions page', async () => {
+    await page.click('#nav a[href="#/extensions"]');
+    await page.locator('#ext-body tr', { hasText: 'María Gómez' }).waitFor();
+    await shot(page, '06-extensions');
+  });
+
+  // ---- bulk recharge -------------------------------------------------------------------
+  await step('bulk recharge: the preview reports the bad row', async () => {
+    await page.click('#nav a[href="#/recharges"]');
+    await page.setInputFiles('#bulk-file', { name: 'recargas.csv', mimeType: 'text/csv',
+      buffer: Buffer.from('account,amount,reason\r\nACME,100.00,abono noviembre\r\nNOSUCH,5.00,cuenta inexistente\r\nBIGTEL,2.50,ajuste\r\n') });
+    await page.click('#bulk-check');
+    await page.waitForSelector('#bulk-rows, #bulk-error', { timeout: 10000 });
+    const err = await page.locator('#bulk-error').count();
+    if (err) throw new Error(`the dry run failed: ${await page.textContent('#bulk-error')}`);
+    const bad = page.locator('#bulk-rows tr.row-invalid');
+    assert(await bad.count() === 1, `${await bad.count()} invalid rows shown`);
+    const text = await bad.textContent();
+    assert(/NOSUCH/.test(text) && (await bad.locator('.row-error').textContent()).trim() !== '', `bad row: ${text}`);
+    assert(await page.isDisabled('#bulk-apply-all'), '"all or none" should be disabled with a bad row');
+    await shot(page, '07-bulk-preview');
+    await page.click('#bulk-apply-valid');
+    await page.waitForSelector('#bulk-outcome, #bulk-error', { timeout: 10000 });
+    if (await page.locator('#bulk-error').count()) throw new Error(`apply: ${await page.textContent('#bulk-error')}`);
+    const applied = await page.textContent('#bulk-applied');
+    assert(applied.trim() === '2', `applied ${applied}`);
+    await shot(page, '08-bulk-result');
+    return `bad row: ${text.replace(/\s+/g, ' ').trim()}`;
+  });
+
+  // ---- rates --------------------------------------------------------------------------
+  await step('prefix search: 5491155554444 gets AR-MOB at 11.00 a minute', async () => {
+    await page.click('#nav a[href="#/rates"]');
+    await page.waitForSelector('#rates-body tr');
+    await page.fill('#quote-number', '5491155554444');
+    await page.click('#quote-submit');
+    await page.waitForSelector('#quote-zone', { timeout: 5000 });
+    const prefix = await page.textContent('#quote-prefix'), zone = await page.textContent('#quote-zone');
+    const rate = await page.textContent('#quote-rate');
+    assert(prefix === '549115', `prefix ${prefix}`);
+    assert(/AR-MOB|Argentina mobile/.test(zone), `zone ${zone}`);
+    assert(/^11\.00 ARS$/.test(rate.trim()), `rate ${rate}`);
+    return `${prefix} ${zone} ${rate}`;
+  });
+  await step('deck upload: the validation report lists the bad row', async () => {
+    await page.setInputFiles('#deck-file', { name: 'deck.csv', mimeType: 'text/csv',
+      buffer: Buffer.from('prefix,zone,rate_per_minute,increment\n5492,AR-MOB,13.00,1/1\n549x,AR-MOB,1.00,1/1\n') });
+    await page.click('#deck-check');
+    await page.waitForSelector('#deck-error, #deck-ok', { timeout: 5000 });
+    const e = await page.locator('#deck-error').count();
+    assert(e === 1, 'a deck with a bad row passed');
+    const rows = await page.locator('#deck-bad-rows tbody tr').count();
+    assert(rows === 1, `${rows} bad rows listed`);
+    await shot(page, '09-rates');
+    return (await page.textContent('#deck-bad-rows tbody tr')).replace(/\s+/g, ' ').trim();
+  });
+
+  // ---- CDRs --------------------------------------------------------------------------
+  await step('CDRs: the call is listed, the CSV export downloads it', async () => {
+    await page.click('#nav a[href="#/cdrs"]');
+    await page.locator('#cdr-body tr', { hasText: '5491155554444' }).waitFor({ timeout: 8000 });
+    await shot(page, '10-cdrs');
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), page.click('#cdr-export')]);
+    const path = await dl.path();
+    const csv = readFileSync(path, 'utf8');
+    const lines = csv.trim().split(/\r?\n/);
+    assert(/call_id/.test(lines[0]), `header: ${lines[0]}`);
+    assert(lines.some((l) => l.includes('5491155554444')), 'the live call is not in the export');
+    const shown = await page.locator('#cdr-body tr').count();
+    assert(lines.length - 1 === shown, `${lines.length - 1} rows exported, ${shown} shown`);
+    return `${dl.suggestedFilename()}: ${lines.length - 1} rows`;
+  });
+
+  // ---- statistics, audit, users ----------------------------------------------------------
+  await step('statistics: charts drawn', async () => {
+    await page.click('#nav a[href="#/stats"]');
+    await page.waitForSelector('#stat-revenue', { timeout: 8000 });
+    const bars = await page.locator('svg.chart rect.bar').count();
+    assert(bars >= 5, `${bars} bars`);
+    await shot(page, '11-stats');
+    return `${bars} bars, revenue ${await page.textContent('#stat-revenue')}`;
+  });
+  await step('audit trail shows the recharge', async () => {
+    await page.click('#nav a[href="#/audit"]');
+    await page.locator('#audit-body tr', { hasText: 'recharge' }).first().waitFor({ timeout: 5000 });
+    await shot(page, '12-audit');
+  });
+  await step('users and roles', async () => {
+    await page.click('#nav a[href="#/users"]');
+    await page.locator('#users-body tr', { hasText: 'viewer' }).first().waitFor({ timeout: 5000 });
+    await shot(page, '13-users');
+  });
+
+  // ---- Spanish ------------------------------------------------------------------------
+  await step('switch to Spanish: Saldo, Recarga, Anexos', async () => {
+    await page.click('#nav a[href="#/accounts"]');
+    await page.waitForSelector('#acct-body tr');
+    await page.selectOption('#lang', 'es');
+    await page.waitForFunction(() => document.documentElement.lang === 'es');
+    await page.waitForSelector('#acct-body tr .recharge-btn');
+    const head = await page.textContent('#acct-table thead');
+    const btn = await page.textContent('#acct-body .recharge-btn');
+    const nav = await page.textContent('#nav');
+    assert(/Saldo/.test(head), `head: ${head}`);
+    assert(/Recarga/.test(btn), `button: ${btn}`);
+    assert(/Anexos/.test(nav) && /En vivo/.test(nav) && /Tarifas/.test(nav), `nav: ${nav}`);
+    await shot(page, '14-accounts-es');
+    await page.click('#nav a[href="#/live"]');
+    await page.waitForSelector('#live-table');
+    assert(/Anexo/.test(await page.textContent('#live-table thead')), 'live: no Anexo');
+    await shot(page, '15-live-es');
+    await page.selectOption('#lang', 'en');
+  });
+
+  await step('no script error in the page', async () => {
+    assert(consoleErrors.length === 0, consoleErrors.slice(0, 3).join(' | '));
+  });
+
+  // ---- viewer ---------------------------------------------------------------------------
+  const vctx = await browser.newContext({ viewport: { width: 1366, height: 820 }, locale: 'en-US' });
+  const vpage = await vctx.newPage();
+  await step('a viewer sees no recharge button and no admin page', async () => {
+    await login(vpage, 'viewer', 'viewer-password-1');
+    const nav = await vpage.textContent('#nav');
+    assert(!/Audit|Users|Bulk/.test(nav), `viewer nav: ${nav}`);
+    await vpage.click('#nav a[href="#/accounts"]');
+    await vpage.waitForSelector('#acct-body tr');
+    assert(await vpage.locator('.recharge-btn').count() === 0, 'a recharge button in the list');
+    await shot(vpage, '16-viewer-accounts');
+    await vpage.locator('#acct-body tr', { hasText: 'ACME' }).locator('a').click();
+    await vpage.waitForSelector('#acct-balance');
+    await vpage.waitForTimeout(200);
+    assert(await vpage.locator('.recharge-btn, #recharge-open').count() === 0, 'a recharge button on the detail');
+    await vpage.goto(ui + '#/users');
+    await vpage.waitForSelector('.error');
+  });
+  await step('the server refuses a viewer\'s recharge (403)', async () => {
+    const status = await vpage.evaluate(async () => {
+      const r = await fetch('/api/v1/accounts/1/recharges', { method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'viewer-try-1' },
+        body: JSON.stringify({ amount: '1.00' }) });
+      return r.status;
+    });
+    assert(status === 403, `status ${status}`);
+    return 'HTTP 403';
+  });
+  await step('logout ends the session', async () => {
+    await vpage.click('#logout');
+    await vpage.waitForSelector('#login-form');
+    const status = await vpage.evaluate(async () => (await fetch('/api/v1/me')).status);
+    assert(status === 401, `/me after logout: ${status}`);
+  });
+} finally {
+  if (sim && sim.exitCode === null) sim.kill('SIGTERM');
+  await browser.close().catch(() => {});
+}
+
+function fmtEn(u) {
+  const neg = u < 0n, a = neg ? -u : u;
+  const int = (a / 1000000n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  let frac = (a % 1000000n).toString().padStart(6, '0');
+  while (frac.length > 2 && frac.endsWith('0')) frac = frac.slice(0, -1);
+  return (neg ? '-' : '') + int + '.' + frac;
+}
+
+console.log(`dashboard browser test: ${failures} failed, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+process.exit(failures ? 1 : 0);
