@@ -82,7 +82,8 @@
 #define ACC_NUMBER_MAX   31                    /* extensions_number_check */
 
 #define ACC_COLS "id, code, name, type, status, currency, plan_id, " \
-                 "credit_limit, low_balance_threshold, balance"
+                 "credit_limit, low_balance_threshold, balance, notify_email"
+#define ACC_EMAIL_MAX    254                   /* RFC 5321's path limit */
 #define EXT_COLS "id, number, account_id, user_name, department, active, " \
                  "monthly_limit, authorization_level, pin_hash IS NOT NULL"
 
@@ -514,6 +515,7 @@ static json_t *acc_json(const PGresult *res, int i)
     j_money_col(o, "credit_limit", res, i, 7);
     j_money_col(o, "low_balance_threshold", res, i, 8);
     j_money_col(o, "balance", res, i, 9);
+    j_text_col(o, "notify_email", res, i, 10);
     return o;
 }
 
@@ -719,16 +721,34 @@ static int acc_plan_currency(http_req_t *r, const char *plan, char cur[4],
     return found ? 0 : 1;
 }
 
+/* notify_email (alert.h sends the account's notifications there): one
+ * '@' between two non-empty parts, none of blanks < > , ; " ( ) (what
+ * accounts_notify_email_check refuses: a header or a second recipient
+ * cannot be smuggled in). NULL (absent or null) is fine. */
+static int acc_email_ok(const char *e)
+{
+    if (e == NULL)
+        return 1;
+    const char *at = strchr(e, '@');
+    if (at == NULL || at == e || at[1] == '\0' || strchr(at + 1, '@'))
+        return 0;
+    for (const char *c = e; *c != '\0'; c++)
+        if ((unsigned char)*c <= ' ' || strchr("<>,;\"()", *c) != NULL)
+            return 0;
+    return 1;
+}
+
 static const char *const acc_create_keys[] = { "code", "name", "type",
     "currency", "plan_id", "credit_limit", "low_balance_threshold", "status",
-    NULL };
+    "notify_email", NULL };
 
 static int accounts_create(http_req_t *r)
 {
     json_t *body;
     const char *code, *name, *type, *cur, *status, *plan, *credit, *low;
+    const char *email;
     char planb[24], creditb[24], lowb[24], plancur[4];
-    int st, low_null;
+    int st, low_null, email_null;
 
     if ((st = acc_start(r)) != 0)
         return st;
@@ -746,9 +766,14 @@ static int accounts_create(http_req_t *r)
         || (st = acc_f_money(r, body, "credit_limit", 0, creditb, &credit,
                              NULL)) != 0
         || (st = acc_f_money(r, body, "low_balance_threshold", 1, lowb, &low,
-                             &low_null)) != 0)
+                             &low_null)) != 0
+        || (st = acc_f_str(r, body, "notify_email", ACC_EMAIL_MAX, 0, 1,
+                           &email, &email_null)) != 0)
         goto out;
-    if (!acc_code_ok(code))
+    if (!acc_email_ok(email))
+        st = http_error(r, 422, "validation", "notify_email: one address, "
+                        "name@domain");
+    else if (!acc_code_ok(code))
         st = http_error(r, 422, "validation", "code: 1 to %d characters, no "
                         "blanks", CAT_KEY - 1);
     else if (!acc_in(type, acc_types))
@@ -778,13 +803,13 @@ static int accounts_create(http_req_t *r)
         goto out;
     }
     /* The opening balance is 0: money enters only through recharges. */
-    const char *p[8] = { code, name, type, cur, plan, credit ? credit : "0",
-                         low, status ? status : "active" };
+    const char *p[9] = { code, name, type, cur, plan, credit ? credit : "0",
+                         low, status ? status : "active", email };
     PGresult *res = acc_exec(r,
         "INSERT INTO accounts (code, name, type, balance, currency, plan_id, "
-        "credit_limit, low_balance_threshold, status) "
-        "VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8) RETURNING " ACC_COLS,
-        8, p);
+        "credit_limit, low_balance_threshold, status, notify_email) "
+        "VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9) RETURNING " ACC_COLS,
+        9, p);
     if (!acc_ok(res)) {
         if (acc_sqlstate_is(res, "23505")
             && acc_constraint_is(res, "accounts_code_key")) {
@@ -827,13 +852,19 @@ out:
 }
 
 static const char *const acc_patch_keys[] = { "name", "status",
-    "credit_limit", "low_balance_threshold", "plan_id", NULL };
+    "credit_limit", "low_balance_threshold", "plan_id", "notify_email",
+    NULL };
 
-/* Applies the changes of an account (NULL: unchanged; low_set: write low,
- * even NULL), audits with before/after, commits, reloads, answers 200. */
-static int accounts_apply(http_req_t *r, int64_t id, const char *name,
-                          const char *status, const char *credit,
-                          const char *low, int low_set, const char *plan,
+/* The changes of one account: NULL leaves a field as it is; low_set and
+ * email_set write low and email even when NULL (a JSON null clears). */
+typedef struct acc_change {
+    const char *name, *status, *credit, *low, *plan, *email;
+    int         low_set, email_set;
+} acc_change_t;
+
+/* Applies the changes of an account, audits with before/after, commits,
+ * reloads, answers 200. */
+static int accounts_apply(http_req_t *r, int64_t id, const acc_change_t *c,
                           const char *action)
 {
     char ids[24], plancur[4];
@@ -844,8 +875,8 @@ static int accounts_apply(http_req_t *r, int64_t id, const char *name,
     json_t *before = acc_fetch(r, ids, 1, &st);
     if (before == NULL)
         return st;
-    if (plan != NULL) {
-        int found = acc_plan_currency(r, plan, plancur, &st);
+    if (c->plan != NULL) {
+        int found = acc_plan_currency(r, c->plan, plancur, &st);
         if (found != 0 || strcmp(plancur, json_string_value(
                 json_object_get(before, "currency"))) != 0) {
             json_decref(before);
@@ -858,16 +889,18 @@ static int accounts_apply(http_req_t *r, int64_t id, const char *name,
                                 "currency than the account");
         }
     }
-    const char *p[7] = { ids, name, status, credit, low,
-                         low_set ? "true" : "false", plan };
+    const char *p[9] = { ids, c->name, c->status, c->credit, c->low,
+                         c->low_set ? "true" : "false", c->plan, c->email,
+                         c->email_set ? "true" : "false" };
     PGresult *res = acc_exec(r,
         "UPDATE accounts SET name = coalesce($2, name), "
         "status = coalesce($3, status), "
         "credit_limit = coalesce($4::bigint, credit_limit), "
         "low_balance_threshold = CASE WHEN $6::boolean THEN $5::bigint "
         "ELSE low_balance_threshold END, "
-        "plan_id = coalesce($7::bigint, plan_id) "
-        "WHERE id = $1 RETURNING " ACC_COLS, 7, p);
+        "plan_id = coalesce($7::bigint, plan_id), "
+        "notify_email = CASE WHEN $9::boolean THEN $8 ELSE notify_email END "
+        "WHERE id = $1 RETURNING " ACC_COLS, 9, p);
     if (!acc_ok(res)) {
         json_decref(before);
         if (acc_sqlstate_is(res, "23514") || acc_sqlstate_is(res, "23503")) {
@@ -898,9 +931,9 @@ static int accounts_apply(http_req_t *r, int64_t id, const char *name,
 static int accounts_patch(http_req_t *r)
 {
     json_t *body;
-    const char *name, *status, *credit, *low, *plan;
+    acc_change_t c = { 0 };
     char creditb[24], lowb[24], planb[24];
-    int st, low_null;
+    int st, low_null, email_null;
     int64_t id = acc_path_id(r, "");
 
     if ((st = acc_start(r)) != 0)
@@ -910,23 +943,30 @@ static int accounts_patch(http_req_t *r)
     if (http_read_json(r, 0, &body) != 0)
         return r->status;
     if ((st = acc_keys(r, body, acc_patch_keys)) != 0
-        || (st = acc_f_str(r, body, "name", ACC_NAME_MAX, 0, 0, &name,
+        || (st = acc_f_str(r, body, "name", ACC_NAME_MAX, 0, 0, &c.name,
                            NULL)) != 0
-        || (st = acc_f_str(r, body, "status", 16, 0, 0, &status, NULL)) != 0
-        || (st = acc_f_money(r, body, "credit_limit", 0, creditb, &credit,
+        || (st = acc_f_str(r, body, "status", 16, 0, 0, &c.status,
+                           NULL)) != 0
+        || (st = acc_f_money(r, body, "credit_limit", 0, creditb, &c.credit,
                              NULL)) != 0
-        || (st = acc_f_money(r, body, "low_balance_threshold", 1, lowb, &low,
-                             &low_null)) != 0
-        || (st = acc_f_id(r, body, "plan_id", 0, planb, &plan)) != 0)
+        || (st = acc_f_money(r, body, "low_balance_threshold", 1, lowb,
+                             &c.low, &low_null)) != 0
+        || (st = acc_f_id(r, body, "plan_id", 0, planb, &c.plan)) != 0
+        || (st = acc_f_str(r, body, "notify_email", ACC_EMAIL_MAX, 0, 1,
+                           &c.email, &email_null)) != 0)
         goto out;
+    c.low_set = c.low != NULL || low_null;
+    c.email_set = c.email != NULL || email_null;
     if (json_object_size(body) == 0)
         st = http_error(r, 400, "validation", "nothing to change");
-    else if (status != NULL && !acc_in(status, acc_statuses))
+    else if (c.status != NULL && !acc_in(c.status, acc_statuses))
         st = http_error(r, 422, "validation", "status: active, blocked or "
                         "closed");
+    else if (!acc_email_ok(c.email))
+        st = http_error(r, 422, "validation", "notify_email: one address, "
+                        "name@domain");
     else
-        st = accounts_apply(r, id, name, status, credit, low,
-                            low != NULL || low_null, plan, "account_update");
+        st = accounts_apply(r, id, &c, "account_update");
 out:
     json_decref(body);
     return st;
@@ -940,8 +980,8 @@ static int accounts_delete(http_req_t *r)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such account");
-    return accounts_apply(r, id, NULL, "closed", NULL, NULL, 0, NULL,
-                          "account_close");
+    acc_change_t c = { .status = "closed" };
+    return accounts_apply(r, id, &c, "account_close");
 }
 
 /* ---- extensions ---------------------------------------------------------- */

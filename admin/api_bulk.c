@@ -61,6 +61,7 @@
  *   online only around the catalog lookups.
  */
 #include "admin/api.h"
+#include "admin/alert.h"
 
 #include "admin/bulk_csv.h"
 #include "admin/http.h"
@@ -1002,6 +1003,39 @@ static int bulk_apply_row(http_req_t *r, bulk_run_t *u, PGresult *res, int i)
     return -1;
 }
 
+/* Queues the batch's report (alert.h: webhook and email, when configured)
+ * in bulk_finish's transaction, so that a finished batch has its report
+ * exactly when it is finished. 0 or -1 (logged). */
+static int bulk_report(http_req_t *r, const bulk_run_t *u)
+{
+    const char *p[1] = { u->ids };
+    PGresult *res = money_exec(r, "SELECT b.key, b.state, b.mode, "
+        "b.rows_total, b.rows_applied, (SELECT count(*) FROM bulk_rows w "
+        "WHERE w.batch_id = b.id AND w.status = 'failed'), (SELECT "
+        "coalesce(sum(w.amount), 0) FROM bulk_rows w WHERE w.batch_id = b.id "
+        "AND w.status = 'applied') FROM bulk_batches b WHERE b.id = $1", 1, p);
+    if (!money_ok(res) || PQntuples(res) != 1) {
+        LOG_ERROR("api", 0, "bulk %s report: %s", u->ids,
+                  PQerrorMessage(r->db));
+        PQclear(res);
+        return -1;
+    }
+    money_t total = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+    json_t *payload = json_pack("{s:s,s:{s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:o,"
+        "s:s}}", "kind", "bulk_report", "batch", "id", (json_int_t)u->id,
+        "key", PQgetvalue(res, 0, 0), "state", PQgetvalue(res, 0, 1),
+        "mode", PQgetvalue(res, 0, 2),
+        "rows_total", (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+        "rows_applied", (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10),
+        "rows_failed", (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10),
+        "total_amount", money_amount_json(total), "actor", u->actor);
+    PQclear(res);
+    int rc = payload != NULL
+             ? alert_enqueue(r->db, "bulk_report", 0, payload) : -1;
+    json_decref(payload);
+    return rc < 0 ? -1 : 0;
+}
+
 /* The batch's final state (done, or partial when a row failed) and its
  * audit row, in one transaction. 0 or -1 (logged). */
 static int bulk_finish(http_req_t *r, bulk_run_t *u)
@@ -1022,8 +1056,11 @@ static int bulk_finish(http_req_t *r, bulk_run_t *u)
         "{s:s,s:s,s:I,s:I}", "key", u->key, "finished_by", r->user,
         "applied_now", (json_int_t)u->applied, "failed_now",
         (json_int_t)u->failed)) == 0;
-    if (ok && money_run(r, "bulk commit", "COMMIT", 0, NULL) == 0)
+    ok = ok && bulk_report(r, u) == 0;
+    if (ok && money_run(r, "bulk commit", "COMMIT", 0, NULL) == 0) {
+        alert_kick();
         return 0;
+    }
     money_run(r, "bulk rollback", "ROLLBACK", 0, NULL);
     return -1;
 }

@@ -334,6 +334,27 @@ expect "test as operator: 403" 403 "$(req POST /api/v1/notifications/test "${A[@
 expect "test without session: 401" 401 "$(req POST /api/v1/notifications/test)"
 expect "test posts audited" 3 "$(sql "SELECT count(*) FROM audit_log WHERE action = 'notification.test' AND actor = 'admin'")"
 
+# ---- a bulk recharge's report (admin/api_bulk.c: queued with the batch) -------------
+printf 'account,amount,reason\nA2,5.00,bulk\nNOSUCH,1.00,bad\n' >"$work/bulk.csv"
+s=$(req POST "/api/v1/recharges/bulk?mode=valid" -H "Authorization: Bearer $tok" \
+  -H 'Content-Type: text/csv' -H 'Idempotency-Key: bulk-alert-1' --data-binary "@$work/bulk.csv")
+expect "bulk recharge (one valid row, one bad)" 201 "$s"
+bid=$(jbody .batch.id)
+waitfor 10 hooks_are "$work/sink3" bulk_report 1 && ok "bulk_report webhook" ||
+  fail "no bulk_report webhook"
+n=$(ls "$work/sink3"/*.json | wc -l)
+b=$(hook_check "$work/sink3" bulk_report "$n" "$secret")
+expect "bulk_report payload: batch, state, rows, total" "$bid|done|valid|2|1|0|5.000000|operator" \
+  "$(jq -r '.batch | [.id, .state, .mode, .rows_total, .rows_applied, .rows_failed, .total_amount, .actor] | map(tostring) | join("|")' <<<"$b")"
+waitfor 10 mails_are "Bulk recharge report" 1 && ok "bulk_report email (to alert.smtp_to)" ||
+  fail "no bulk_report email"
+s=$(req POST "/api/v1/recharges/bulk?mode=valid" -H "Authorization: Bearer $tok" \
+  -H 'Content-Type: text/csv' -H 'Idempotency-Key: bulk-alert-1' --data-binary "@$work/bulk.csv")
+expect "the same batch replayed" 200 "$s"
+sleep 1
+expect "a replay queues no second report" 1 \
+  "$(sql "SELECT count(*) FROM alert_outbox WHERE kind = 'bulk_report' AND channel = 'webhook' AND payload->'batch'->>'id' = '$bid'")"
+
 grep -q "$secret" "$work/apolod.log" && fail "the webhook secret in the log" ||
   ok "no secret in the log"
 t_stop; expect "apolod stops cleanly" 0 "$?"

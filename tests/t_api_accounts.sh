@@ -116,6 +116,10 @@ check "missing name" POST accounts '{"code": "B1", "type": "prepaid", "plan_id":
   400 '.error.code == "validation"'
 check "code too long for the region" POST accounts "{\"code\": \"$(printf 'C%.0s' $(seq 1 40))\", \"name\": \"x\", \"type\": \"prepaid\", \"plan_id\": 1}" \
   422 '.error.code == "validation"'
+for bad in '"a@b@c"' '"x y@z"' '"a@b,c@d"' '"<a@b>"' '"@b"' '"a@"' '""' '"a@b\r\nBcc: c@d"'; do
+  check "notify_email $bad refused" POST accounts "{\"code\": \"B1\", \"name\": \"x\", \"type\": \"prepaid\", \"plan_id\": 1, \"notify_email\": $bad}" \
+    422 '.error.message | test("notify_email")'
+done
 TOK=$tview
 check "viewer cannot create" POST accounts '{"code": "B1", "name": "x", "type": "prepaid", "plan_id": 1}' \
   403 '.error.code == "forbidden"'
@@ -145,6 +149,12 @@ done
 [ "$(sql "SELECT count(*) FROM accounts")" = 7 ] && ok "accounts table intact" || fail "accounts table changed"
 check "get one" GET "accounts/$id1" '' 200 \
   ".id == $id1 and .code == \"A01\" and .live.balance == \"0.000000\" and .extensions == [] and .low_balance_threshold == \"1.000000\" and .type == \"prepaid\" and .currency == \"ARS\""
+TOK=$top_
+check "notify_email set" PATCH "accounts/$id1" '{"notify_email": "saldo@cliente.test"}' 200 '.notify_email == "saldo@cliente.test"'
+check "notify_email bad" PATCH "accounts/$id1" '{"notify_email": "a@b;c@d"}' 422 '.error.code == "validation"'
+check "notify_email kept by another change" PATCH "accounts/$id1" '{"name": "Account 1"}' 200 '.notify_email == "saldo@cliente.test"'
+check "notify_email cleared" PATCH "accounts/$id1" '{"notify_email": null}' 200 '.notify_email == null'
+TOK=$tview
 check "get unknown" GET "accounts/999999" '' 404 '.error.code == "not_found"'
 check "get bad id" GET "accounts/abc" '' 404 '.error.code == "not_found"'
 
