@@ -107,18 +107,6 @@ static void acc_rollback(http_req_t *r)
         PQclear(PQexec(r->db, "ROLLBACK"));
 }
 
-/* Logs a failed statement, rolls back, answers 503 (connection gone) or
- * 500. */
-static int acc_db_fail(http_req_t *r, PGresult *res, const char *what)
-{
-    LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));
-    PQclear(res);
-    if (PQstatus(r->db) != CONNECTION_OK)
-        return http_unavailable(r);
-    acc_rollback(r);
-    return http_error(r, 500, "internal", "%s failed", what);
-}
-
 static int acc_sqlstate_is(const PGresult *res, const char *state)
 {
     const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -144,7 +132,7 @@ static int acc_begin(http_req_t *r)
 {
     PGresult *res = PQexec(r->db, "BEGIN");
     if (!acc_ok(res))
-        return acc_db_fail(r, res, "begin");
+        return http_db_fail(r, res, "begin");
     PQclear(res);
     return 0;
 }
@@ -161,7 +149,7 @@ static int acc_audit_commit(http_req_t *r, const char *action,
     }
     PGresult *res = PQexec(r->db, "COMMIT");
     if (!acc_ok(res))
-        return acc_db_fail(r, res, "commit");
+        return http_db_fail(r, res, "commit");
     PQclear(res);
     return 0;
 }
@@ -633,7 +621,7 @@ static int accounts_list(http_req_t *r)
         "AND ($4::bigint IS NULL OR plan_id = $4) "
         "AND id > $5::bigint ORDER BY id LIMIT $6::bigint", 6, p);
     if (!acc_ok(res))
-        return acc_db_fail(r, res, "account list");
+        return http_db_fail(r, res, "account list");
     json_t *arr;
     json_t *o = acc_page(res, limit, "accounts", acc_json, &arr);
     PQclear(res);
@@ -650,7 +638,7 @@ static json_t *acc_fetch(http_req_t *r, const char *ids, int lock, int *st)
         ? "SELECT " ACC_COLS " FROM accounts WHERE id = $1 FOR UPDATE"
         : "SELECT " ACC_COLS " FROM accounts WHERE id = $1", 1, p);
     if (!acc_ok(res)) {
-        *st = acc_db_fail(r, res, "account lookup");
+        *st = http_db_fail(r, res, "account lookup");
         return NULL;
     }
     if (PQntuples(res) != 1) {
@@ -691,7 +679,7 @@ static int accounts_get(http_req_t *r)
                              "WHERE account_id = $1 ORDER BY id", 1, p);
     if (!acc_ok(res)) {
         json_decref(o);
-        return acc_db_fail(r, res, "account extensions");
+        return http_db_fail(r, res, "account extensions");
     }
     json_t *exts = json_array();
     for (int i = 0; i < PQntuples(res); i++)
@@ -711,7 +699,7 @@ static int acc_plan_currency(http_req_t *r, const char *plan, char cur[4],
     PGresult *res = acc_exec(r, "SELECT currency FROM rate_plans "
                              "WHERE id = $1", 1, p);
     if (!acc_ok(res)) {
-        *st = acc_db_fail(r, res, "plan lookup");
+        *st = http_db_fail(r, res, "plan lookup");
         return -1;
     }
     int found = PQntuples(res) == 1;
@@ -826,7 +814,7 @@ static int accounts_create(http_req_t *r)
             st = http_error(r, 422, "validation", "account refused by the "
                             "database's checks");
         } else {
-            st = acc_db_fail(r, res, "account insert");
+            st = http_db_fail(r, res, "account insert");
         }
         goto out;
     }
@@ -909,7 +897,7 @@ static int accounts_apply(http_req_t *r, int64_t id, const acc_change_t *c,
             return http_error(r, 422, "validation", "change refused by the "
                               "database's checks");
         }
-        return acc_db_fail(r, res, "account update");
+        return http_db_fail(r, res, "account update");
     }
     json_t *o = acc_json(res, 0);
     PQclear(res);
@@ -1016,7 +1004,7 @@ static int extensions_list(http_req_t *r)
         "     OR position(lower($2) IN lower(coalesce(department, ''))) > 0) "
         "AND id > $3::bigint ORDER BY id LIMIT $4::bigint", 4, p);
     if (!acc_ok(res))
-        return acc_db_fail(r, res, "extension list");
+        return http_db_fail(r, res, "extension list");
     json_t *arr;
     json_t *o = acc_page(res, limit, "extensions", ext_json, &arr);
     PQclear(res);
@@ -1031,7 +1019,7 @@ static json_t *ext_fetch(http_req_t *r, const char *ids, int lock, int *st)
         ? "SELECT " EXT_COLS " FROM extensions WHERE id = $1 FOR UPDATE"
         : "SELECT " EXT_COLS " FROM extensions WHERE id = $1", 1, p);
     if (!acc_ok(res)) {
-        *st = acc_db_fail(r, res, "extension lookup");
+        *st = http_db_fail(r, res, "extension lookup");
         return NULL;
     }
     if (PQntuples(res) != 1) {
@@ -1129,7 +1117,7 @@ static int ext_write_fail(http_req_t *r, PGresult *res, const char *what)
         return http_error(r, 422, "validation", "refused by the database's "
                           "checks");
     }
-    return acc_db_fail(r, res, what);
+    return http_db_fail(r, res, what);
 }
 
 static int extensions_create(http_req_t *r)
@@ -1305,7 +1293,7 @@ static int extensions_pin_set(http_req_t *r)
     PGresult *res = acc_exec(r, "UPDATE extensions SET pin_hash = $2 "
                              "WHERE id = $1", 2, p);
     if (!acc_ok(res))
-        return acc_db_fail(r, res, "PIN update");
+        return http_db_fail(r, res, "PIN update");
     int found = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
     if (!found) {
@@ -1316,7 +1304,7 @@ static int extensions_pin_set(http_req_t *r)
     res = acc_exec(r, "DELETE FROM pin_attempts WHERE extension_id = $1", 1,
                    p);
     if (!acc_ok(res))
-        return acc_db_fail(r, res, "PIN attempts reset");
+        return http_db_fail(r, res, "PIN attempts reset");
     PQclear(res);
     char object[40];
     snprintf(object, sizeof object, "extension:%s", ids);
@@ -1380,7 +1368,7 @@ static int extensions_pin_verify(http_req_t *r)
     PGresult *res = acc_exec(r, PIN_ATTEMPT_SQL, 3, p);
     if (!acc_ok(res)) {
         json_decref(body);
-        return acc_db_fail(r, res, "PIN attempt");
+        return http_db_fail(r, res, "PIN attempt");
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
@@ -1408,7 +1396,7 @@ static int extensions_pin_verify(http_req_t *r)
         res = acc_exec(r, "DELETE FROM pin_attempts WHERE extension_id = $1",
                        1, q);
         if (!acc_ok(res))
-            return acc_db_fail(r, res, "PIN attempts reset");
+            return http_db_fail(r, res, "PIN attempts reset");
         PQclear(res);
     } else if (locks) {
         char object[40];

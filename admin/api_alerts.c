@@ -48,17 +48,6 @@ static int notif_start(http_req_t *r)
     return r->db == NULL ? http_unavailable(r) : 0;
 }
 
-static int notif_db_fail(http_req_t *r, PGresult *res, const char *what)
-{
-    LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));
-    PQclear(res);
-    if (PQstatus(r->db) != CONNECTION_OK)
-        return http_unavailable(r);
-    if (PQtransactionStatus(r->db) != PQTRANS_IDLE)
-        PQclear(PQexec(r->db, "ROLLBACK"));
-    return http_error(r, 500, "internal", "%s failed", what);
-}
-
 /* ---- GET /api/v1/notifications ------------------------------------------- */
 
 typedef struct notif_q {
@@ -167,7 +156,7 @@ static int notif_list(http_req_t *r)
         "AND ($4::bigint IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
         5, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return notif_db_fail(r, res, "notifications list");
+        return http_db_fail(r, res, "notifications list");
     json_t *arr = json_array();
     int n = PQntuples(res);
     for (int i = 0; i < n; i++)
@@ -213,7 +202,7 @@ static int notif_test(http_req_t *r)
                           "configured (alert.webhook_url, alert.smtp_url)");
     PGresult *res = PQexec(r->db, "BEGIN");
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return notif_db_fail(r, res, "begin");
+        return http_db_fail(r, res, "begin");
     PQclear(res);
     json_t *ids = json_array(), *payload = notif_test_payload(r);
     int n = alert_enqueue_ids(r->db, "test", 0, payload, ids);
@@ -241,7 +230,7 @@ static int notif_test(http_req_t *r)
     res = PQexec(r->db, "COMMIT");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         json_decref(ids);
-        return notif_db_fail(r, res, "commit");
+        return http_db_fail(r, res, "commit");
     }
     PQclear(res);
     alert_kick();

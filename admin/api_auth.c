@@ -129,19 +129,6 @@ static void login_clear(const char *key)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* Logs a failed statement, rolls back an open transaction, answers 503
- * when the connection is gone, else 500. */
-static int auth_db_fail(http_req_t *r, PGresult *res, const char *what)
-{
-    LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));
-    PQclear(res);
-    if (PQstatus(r->db) != CONNECTION_OK)
-        return http_unavailable(r);
-    if (PQtransactionStatus(r->db) != PQTRANS_IDLE)
-        PQclear(PQexec(r->db, "ROLLBACK"));
-    return http_error(r, 500, "internal", "%s failed", what);
-}
-
 static int auth_sqlstate_is(const PGresult *res, const char *state)
 {
     const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -242,7 +229,7 @@ static int auth_login(http_req_t *r)
         "WHERE lower(username) = lower($1) AND active", 1, p1);
     if (!auth_ok(res)) {
         json_decref(body);
-        return auth_db_fail(r, res, "login lookup");
+        return http_db_fail(r, res, "login lookup");
     }
     int found = PQntuples(res) == 1;
     const char *hash = found ? PQgetvalue(res, 0, 3) : auth_dummy_hash();
@@ -273,7 +260,7 @@ static int auth_login(http_req_t *r)
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", 3, p3);
     if (!auth_ok(res) || PQntuples(res) != 1) {
         json_decref(ujson);
-        return auth_db_fail(r, res, "session insert");
+        return http_db_fail(r, res, "session insert");
     }
     json_t *out = json_pack("{s:s,s:o,s:s,s:s}", "token", tok, "user", ujson,
                             "role", http_role_name(r->role), "expires_at",
@@ -296,7 +283,7 @@ static int auth_logout(http_req_t *r)
     PGresult *res = auth_exec(r, "DELETE FROM sessions WHERE token_hash = $1",
                               1, p);
     if (!auth_ok(res))
-        return auth_db_fail(r, res, "logout");
+        return http_db_fail(r, res, "logout");
     PQclear(res);
     http_audit(r, "logout", NULL, NULL);
     http_header(r, "Set-Cookie", "apolo_session=; HttpOnly; SameSite=Strict; "
@@ -378,7 +365,7 @@ static int users_create(http_req_t *r)
                                     "taken")
                        : http_error(r, 422, "validation", "username refused");
         }
-        return auth_db_fail(r, res, "user insert");
+        return http_db_fail(r, res, "user insert");
     }
     json_t *u = auth_user_json(res, 0);
     char object[40];
@@ -396,7 +383,7 @@ static int users_create(http_req_t *r)
     res = PQexec(r->db, "COMMIT");
     if (!auth_ok(res)) {
         json_decref(u);
-        return auth_db_fail(r, res, "user commit");
+        return http_db_fail(r, res, "user commit");
     }
     PQclear(res);
     json_object_set_new(u, "active", json_true());
@@ -410,7 +397,7 @@ static int users_list(http_req_t *r)
         "to_char(created_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM users ORDER BY id", 0, NULL);
     if (!auth_ok(res))
-        return auth_db_fail(r, res, "user list");
+        return http_db_fail(r, res, "user list");
     json_t *arr = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
         json_t *u = auth_user_json(res, i);
@@ -452,7 +439,7 @@ static int users_change(http_req_t *r, int64_t id, const char *role,
         "RETURNING id, username, role, active", 4, p);
     if (!auth_ok(res)) {
         json_decref(details);
-        return auth_db_fail(r, res, "user update");
+        return http_db_fail(r, res, "user update");
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
@@ -471,7 +458,7 @@ static int users_change(http_req_t *r, int64_t id, const char *role,
         if (!auth_ok(res)) {
             json_decref(u);
             json_decref(details);
-            return auth_db_fail(r, res, "user sessions");
+            return http_db_fail(r, res, "user sessions");
         }
         PQclear(res);
     }
@@ -485,7 +472,7 @@ static int users_change(http_req_t *r, int64_t id, const char *role,
     res = PQexec(r->db, "COMMIT");
     if (!auth_ok(res)) {
         json_decref(u);
-        return auth_db_fail(r, res, "user commit");
+        return http_db_fail(r, res, "user commit");
     }
     PQclear(res);
     return http_json(r, 200, u);

@@ -711,7 +711,7 @@ static int bulk_answer_stored(http_req_t *r, const char *key, int status,
     int err = 0;
     json_t *body = bulk_load(r, "key", key, &err);
     if (body == NULL)
-        return money_db_fail(r, NULL, "bulk batch read");
+        return http_db_fail(r, NULL, "bulk batch read");
     if (replayed)
         http_header(r, "Idempotent-Replayed", "true");
     return http_json(r, status, body);
@@ -1211,7 +1211,7 @@ static int bulk_locked(http_req_t *r, const bulk_req_t *q,
     PGresult *res = money_exec(r, "SELECT id, file_hash, state, actor FROM "
                                "bulk_batches WHERE key = $1", 1, p);
     if (!money_ok(res))
-        return money_db_fail(r, res, "bulk key lookup");
+        return http_db_fail(r, res, "bulk key lookup");
     if (PQntuples(res) == 1) {
         int same = strcmp(PQgetvalue(res, 0, 1), q->hash) == 0;
         int applying = strcmp(PQgetvalue(res, 0, 2), "applying") == 0;
@@ -1234,7 +1234,7 @@ static int bulk_locked(http_req_t *r, const bulk_req_t *q,
         return bulk_reject(r, q, f);
     int64_t id = bulk_store(r, q, f);
     if (id == 0)
-        return money_db_fail(r, NULL, "bulk batch store");
+        return http_db_fail(r, NULL, "bulk batch store");
     int st = bulk_apply(r, id, q->key, r->user, 0, why, sizeof why);
     if (st != 0)
         return http_error(r, st, st == 409 ? "conflict" : "unavailable",
@@ -1259,7 +1259,7 @@ static int bulk_post_file(http_req_t *r, bulk_req_t *q, bulk_file_t *f,
     snprintf(lock, sizeof lock, "bulk#%s", q->key);
     int locked = money_lock(r, lock);
     if (locked < 0)
-        return money_db_fail(r, NULL, "bulk key lock");
+        return http_db_fail(r, NULL, "bulk key lock");
     if (locked == 0)
         return http_error(r, 409, "conflict", "this batch is in progress; "
                           "retry");
@@ -1331,7 +1331,7 @@ static int bulk_list(http_req_t *r)
         "bulk_batches WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC "
         "LIMIT $2", 2, p);
     if (!money_ok(res))
-        return money_db_fail(r, res, "bulk list");
+        return http_db_fail(r, res, "bulk list");
     json_t *arr = json_array();
     int n = PQntuples(res);
     for (int i = 0; i < n; i++)
@@ -1357,7 +1357,7 @@ static int bulk_get(http_req_t *r)
     int err = 0;
     json_t *body = bulk_load(r, "id", s, &err);
     if (err)
-        return money_db_fail(r, NULL, "bulk batch read");
+        return http_db_fail(r, NULL, "bulk batch read");
     if (body == NULL)
         return http_error(r, 404, "not_found", "no batch %s", s);
     return http_json(r, 200, body);

@@ -524,29 +524,34 @@ static int ingest_find_live(const calls_shm_t *cs, const char *call_id)
     return 0;
 }
 
-/* Whether a record (a copy) is the CDR of call_id (*k filled) or the fix
- * with reference ref. */
-static int ingest_rec_is(const jrn_rec_t *rec, const char *call_id,
-                         const char *ref, known_t *k)
+/* What ingest_rec_is looks for: the CDR of call_id (k filled from it) or
+ * the fix with reference ref. */
+typedef struct ingest_match {
+    const char *call_id;
+    const char *ref;
+    known_t    *k;
+} ingest_match_t;
+
+/* Whether a record (a copy) is the one m looks for. */
+static int ingest_rec_is(const jrn_rec_t *rec, void *arg)
 {
-    if (rec->len > JRN_PAYLOAD_MAX)
-        return 0;
-    if (call_id != NULL
+    ingest_match_t *m = arg;
+    if (m->call_id != NULL
         && (rec->kind == JRN_CDR || rec->kind == JRN_CALL_DEBIT)) {
         jrec_cdr_t c;
         if (jrec_decode_cdr(rec->payload, rec->len, &c, NULL) != JREC_OK
-            || strcmp(c.call_id, call_id) != 0)
+            || strcmp(c.call_id, m->call_id) != 0)
             return 0;
-        k->flags = c.flags;
-        k->billsec = c.billsec;
-        k->cost = c.cost;
-        k->account_id = c.account_id;
+        m->k->flags = c.flags;
+        m->k->billsec = c.billsec;
+        m->k->cost = c.cost;
+        m->k->account_id = c.account_id;
         return 1;
     }
-    if (ref != NULL && rec->kind == JRN_ADJUSTMENT) {
+    if (m->ref != NULL && rec->kind == JRN_ADJUSTMENT) {
         jrec_move_t mv;
         return jrec_decode_move(rec->payload, rec->len, &mv, NULL) == JREC_OK
-               && strcmp(mv.reference, ref) == 0;
+               && strcmp(mv.reference, m->ref) == 0;
     }
     return 0;
 }
@@ -556,25 +561,10 @@ static int ingest_rec_is(const jrn_rec_t *rec, const char *call_id,
 static int ingest_find_journal(jrn_t *j, const char *call_id, const char *ref,
                                known_t *k)
 {
+    ingest_match_t m = { call_id, ref, k };
     jrn_rec_t rec;
-    for (uint32_t i = 0; i < j->hdr->nrings; i++) {
-        jrn_ring_t *ring = jrn_ring(j, i);
-        uint64_t tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-        uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
-        for (uint64_t seq = tail; seq < head; seq++) {
-            const jrn_rec_t *p = jrn_rec(j, i, seq);
-            uint8_t st = __atomic_load_n(&p->state, __ATOMIC_ACQUIRE);
-            memcpy(&rec, p, sizeof rec);
-            /* reused since the tail was read: drained, PostgreSQL has it */
-            if (rec.seq != seq || !ingest_rec_is(&rec, call_id, ref, k))
-                continue;
-            if (st == JRN_REC_PENDING)
-                return 2;
-            if (st == JRN_REC_DONE)
-                return 1;
-        }
-    }
-    return 0;
+    uint32_t ring;
+    return money_journal_find(j, ingest_rec_is, &m, &rec, &ring);
 }
 
 /* journal_rejects of the given kinds ("1,2" or "4"): 1 found, 0 not, -1
@@ -594,13 +584,14 @@ static int ingest_find_rejects(http_req_t *r, const char *kinds,
         return -1;
     }
     int found = 0;
+    ingest_match_t m = { call_id, ref, k };
     for (int i = 0; i < PQntuples(res) && !found; i++) {
         jrn_rec_t rec;
         int n = PQgetlength(res, i, 0);
         memset(&rec, 0, sizeof rec);
         memcpy(&rec, PQgetvalue(res, i, 0),
                (size_t)n < sizeof rec ? (size_t)n : sizeof rec);
-        found = ingest_rec_is(&rec, call_id, ref, k);
+        found = rec.len <= JRN_PAYLOAD_MAX && ingest_rec_is(&rec, &m);
     }
     PQclear(res);
     return found;
@@ -743,7 +734,7 @@ static int ingest_correct(http_req_t *r, const ingest_t *g, const known_t *k)
         return http_error(r, 409, "conflict", "the correction is being "
                           "recovered; retry");
     if (found == 0 && (found = ingest_find_fix_pg(r, ref)) < 0)
-        return money_db_fail(r, NULL, "correction search");
+        return http_db_fail(r, NULL, "correction search");
     if (found == 1)
         return ingest_duplicate(r, g->cdr.call_id);
 
@@ -820,7 +811,7 @@ static int ingest_locked(http_req_t *r, const ingest_t *g)
         return http_error(r, 409, "conflict", "the call's record is being "
                           "recovered; retry");
     if (found == 0 && (found = ingest_find_pg(r, g->cdr.call_id, &k)) < 0)
-        return money_db_fail(r, NULL, "CDR search");
+        return http_db_fail(r, NULL, "CDR search");
     if (found == 0)
         return ingest_record(r, g);
     if ((k.flags & INGEST_F_ESTIMATED) && !(g->cdr.flags & INGEST_F_ESTIMATED))
@@ -894,7 +885,7 @@ static int ingest_post(http_req_t *r, ingest_fmt_t fmt)
 
     int locked = money_lock(r, g.cdr.call_id);
     if (locked < 0)
-        return money_db_fail(r, NULL, "call id lock");
+        return http_db_fail(r, NULL, "call id lock");
     if (locked == 0)
         return http_error(r, 409, "conflict", "call %s is being posted; "
                           "retry", g.cdr.call_id);

@@ -281,7 +281,7 @@ static int money_post(http_req_t *r)
     money_req_hash(&q);
     int locked = money_lock(r, q.key);
     if (locked < 0)
-        return money_db_fail(r, NULL, "key lock");
+        return http_db_fail(r, NULL, "key lock");
     if (locked == 0)
         return http_error(r, 409, "conflict", "idempotency key in progress; "
                           "retry");
@@ -336,7 +336,7 @@ static int money_ledger(http_req_t *r)
     PGresult *res = money_exec(r, "SELECT 1 FROM accounts WHERE id = $1",
                                1, p1);
     if (!money_ok(res))
-        return money_db_fail(r, res, "account lookup");
+        return http_db_fail(r, res, "account lookup");
     int known = PQntuples(res) == 1;
     PQclear(res);
     if (!known)
@@ -350,7 +350,7 @@ static int money_ledger(http_req_t *r)
         "WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2) "
         "ORDER BY id DESC LIMIT $3", 3, p);
     if (!money_ok(res))
-        return money_db_fail(r, res, "ledger list");
+        return http_db_fail(r, res, "ledger list");
     json_t *arr = json_array();
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {

@@ -88,19 +88,9 @@ static void pl_rollback(http_req_t *r)
         PQclear(PQexec(r->db, "ROLLBACK"));
 }
 
-static int pl_db_fail(http_req_t *r, PGresult *res, const char *what)
-{
-    LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));
-    PQclear(res);
-    if (PQstatus(r->db) != CONNECTION_OK)
-        return http_unavailable(r);
-    pl_rollback(r);
-    return http_error(r, 500, "internal", "%s failed", what);
-}
-
 /* A statement refused for its values (check, unique, foreign key,
  * exclusion): 409 unique, 422 others, with PostgreSQL's message; else
- * pl_db_fail. */
+ * http_db_fail. */
 static int pl_write_fail(http_req_t *r, PGresult *res, const char *what)
 {
     const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -114,7 +104,7 @@ static int pl_write_fail(http_req_t *r, PGresult *res, const char *what)
         return http_error(r, status, status == 409 ? "conflict"
                           : "validation", "%s", m);
     }
-    return pl_db_fail(r, res, what);
+    return http_db_fail(r, res, what);
 }
 
 static int pl_start(http_req_t *r)
@@ -128,7 +118,7 @@ static int pl_run(http_req_t *r, const char *sql, const char *what)
 {
     PGresult *res = PQexec(r->db, sql);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, what);
+        return http_db_fail(r, res, what);
     PQclear(res);
     return 0;
 }
@@ -292,7 +282,7 @@ static int plans_list(http_req_t *r)
     PGresult *res = pl_exec(r, "SELECT " PLAN_COLS " FROM rate_plans p "
                             "ORDER BY p.id", 0, NULL);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, "list plans");
+        return http_db_fail(r, res, "list plans");
     json_t *a = json_array();
     for (int i = 0; i < PQntuples(res); i++)
         json_array_append_new(a, plan_json(res, i));
@@ -308,7 +298,7 @@ static json_t *plan_fetch(http_req_t *r, const char *ids, int *st)
     PGresult *res = pl_exec(r, "SELECT " PLAN_COLS " FROM rate_plans p "
                             "WHERE p.id = $1", 1, p);
     if (!pl_ok(res)) {
-        *st = pl_db_fail(r, res, "read plan");
+        *st = http_db_fail(r, res, "read plan");
         return NULL;
     }
     if (PQntuples(res) == 0) {
@@ -325,7 +315,7 @@ static json_t *plan_fetch(http_req_t *r, const char *ids, int *st)
                   1, p);
     if (!pl_ok(res)) {
         json_decref(o);
-        *st = pl_db_fail(r, res, "read periods");
+        *st = http_db_fail(r, res, "read periods");
         return NULL;
     }
     json_t *periods = json_array(), *cur = NULL;
@@ -354,7 +344,7 @@ static json_t *plan_fetch(http_req_t *r, const char *ids, int *st)
                   "LIMIT 100", 1, p);
     if (!pl_ok(res)) {
         json_decref(o);
-        *st = pl_db_fail(r, res, "read deck versions");
+        *st = http_db_fail(r, res, "read deck versions");
         return NULL;
     }
     json_t *decks = json_array();
@@ -487,7 +477,7 @@ static int plans_patch(http_req_t *r, const char *ids)
         "number_rules FROM rate_plans WHERE id = $1 FOR UPDATE", 1, q);
     if (!pl_ok(res)) {
         json_decref(body);
-        return pl_db_fail(r, res, "read plan");
+        return http_db_fail(r, res, "read plan");
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
@@ -576,7 +566,7 @@ static int rates_list(http_req_t *r, const char *ids)
     PGresult *res = pl_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
                             q);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, "read plan");
+        return http_db_fail(r, res, "read plan");
     int found = PQntuples(res) > 0;
     PQclear(res);
     if (!found)
@@ -599,7 +589,7 @@ static int rates_list(http_req_t *r, const char *ids)
         "AND ($5::text IS NULL OR r.prefix > $5 COLLATE \"C\") "
         "ORDER BY r.prefix, r.period_id NULLS FIRST LIMIT $6::int", 6, p);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, "list rates");
+        return http_db_fail(r, res, "list rates");
     int n = PQntuples(res), more = n > limit;
     if (more) {
         /* Keyset by prefix: a page never splits one prefix's rows. */
@@ -669,7 +659,7 @@ static int zones_list(http_req_t *r)
                                  || strcmp(tv, "true") == 0);
     PGresult *res = pl_exec(r, as_tree ? ZONES_TREE : ZONES_FLAT, 0, NULL);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, "list zones");
+        return http_db_fail(r, res, "list zones");
     json_t *a = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
         json_t *o = json_object();
@@ -767,7 +757,7 @@ static int zone_write(http_req_t *r, const char *ids)
     res = pl_exec(r, "SELECT id, code, name, parent_id, "
                   "min_authorization_level FROM zones WHERE id = $1", 1, q);
     if (!pl_ok(res) || PQntuples(res) != 1)
-        return pl_db_fail(r, res, "read zone");
+        return http_db_fail(r, res, "read zone");
     json_t *o = json_object();
     j_int(o, "id", res, 0, 0);
     j_text(o, "code", res, 0, 1);
@@ -864,7 +854,7 @@ static int dk_zones(http_req_t *r, dcsv_t *d, int64_t *zid, int create,
         "LEFT JOIN zones z ON z.code = u.v ORDER BY u.i", 1, p);
     free(arr);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, "resolve zones");
+        return http_db_fail(r, res, "resolve zones");
     *ncreate = 0;
     for (int k = 0; k < PQntuples(res) && (uint32_t)k < d->nzones; k++) {
         uint32_t i = (uint32_t)(pl_i64(res, k, 0) - 1);
@@ -922,7 +912,7 @@ static int dk_copy(http_req_t *r, const dcsv_t *d, const int64_t *zid)
 {
     PGresult *res = PQexec(r->db, "COPY deck_in FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN)
-        return pl_db_fail(r, res, "copy deck");
+        return http_db_fail(r, res, "copy deck");
     PQclear(res);
     char *buf = malloc(PL_CHUNK * 4);
     if (buf == NULL)
@@ -948,7 +938,7 @@ static int dk_copy(http_req_t *r, const dcsv_t *d, const int64_t *zid)
         bad = 1;
     res = PQgetResult(r->db);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return pl_db_fail(r, res, "copy deck");
+        return http_db_fail(r, res, "copy deck");
     PQclear(res);
     while ((res = PQgetResult(r->db)) != NULL)
         PQclear(res);
@@ -1012,7 +1002,7 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
     PGresult *res = pl_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1 "
                             "FOR UPDATE", 1, q);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, "lock plan");
+        return http_db_fail(r, res, "lock plan");
     PQclear(res);
     json_t *made = json_array();
     if (ncreate > 0 && (st = dk_make_zones(r, d, zid, made)) != 0) {
@@ -1030,7 +1020,7 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
     res = pl_exec(r, dk_classify, 1, q);
     if (!pl_ok(res)) {
         json_decref(made);
-        return pl_db_fail(r, res, "classify deck");
+        return http_db_fail(r, res, "classify deck");
     }
     PQclear(res);
     /* A change whose end is not after its start (a past effective_to on
@@ -1040,7 +1030,7 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
                   NULL);
     if (!pl_ok(res)) {
         json_decref(made);
-        return pl_db_fail(r, res, "check deck");
+        return http_db_fail(r, res, "check deck");
     }
     if (PQntuples(res) > 0) {
         dcsv_t *e = dcsv_new();
@@ -1061,7 +1051,7 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
         "FROM deck_cls", 0, NULL);
     if (!pl_ok(res)) {
         json_decref(made);
-        return pl_db_fail(r, res, "count deck");
+        return http_db_fail(r, res, "count deck");
     }
     json_t *out = json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}",
         "rows", (json_int_t)d->nrows, "new", (json_int_t)pl_i64(res, 0, 0),
@@ -1075,7 +1065,7 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
             "WHERE action IN ('a','c','x') ORDER BY line LIMIT 20", 0, NULL);
         if (!pl_ok(res)) {
             json_decref(out);
-            return pl_db_fail(r, res, "sample deck");
+            return http_db_fail(r, res, "sample deck");
         }
         json_t *sample = json_array();
         for (int i = 0; i < PQntuples(res); i++)
@@ -1162,7 +1152,7 @@ static int dk_import(http_req_t *r, const char *ids)
     PGresult *res = pl_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
                             q);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, "read plan");
+        return http_db_fail(r, res, "read plan");
     int found = PQntuples(res) > 0;
     PQclear(res);
     if (!found)
@@ -1234,7 +1224,7 @@ static int dk_export(http_req_t *r, const char *ids)
     PGresult *res = pl_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
                             q);
     if (!pl_ok(res))
-        return pl_db_fail(r, res, "read plan");
+        return http_db_fail(r, res, "read plan");
     int found = PQntuples(res) > 0;
     PQclear(res);
     if (!found)
@@ -1257,7 +1247,7 @@ static int dk_export(http_req_t *r, const char *ids)
         "(FORMAT csv, HEADER)", ids);
     res = PQexec(r->db, sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT)
-        return pl_db_fail(r, res, "export deck");
+        return http_db_fail(r, res, "export deck");
     PQclear(res);
     r->status = 200;
     struct mg_connection *c = r->conn;

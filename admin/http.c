@@ -178,6 +178,17 @@ int http_error(http_req_t *r, int status, const char *code,
                                           code, "message", msg));
 }
 
+int http_db_fail(http_req_t *r, PGresult *res, const char *what)
+{
+    LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));
+    PQclear(res);
+    if (PQstatus(r->db) != CONNECTION_OK)
+        return http_unavailable(r);
+    if (PQtransactionStatus(r->db) != PQTRANS_IDLE)
+        PQclear(PQexec(r->db, "ROLLBACK"));
+    return http_error(r, 500, "internal", "%s failed", what);
+}
+
 int http_unavailable(http_req_t *r)
 {
     return http_error(r, 503, "unavailable", "the database is unreachable; "

@@ -97,6 +97,12 @@ int http_send(http_req_t *r, int status, const char *content_type,
  * r->headers or contains CR/LF (nothing added). */
 int http_header(http_req_t *r, const char *name, const char *value);
 
+/* A failed PostgreSQL statement (res, cleared here; may be NULL): logged
+ * once with what and PostgreSQL's message, an open transaction rolled
+ * back, then 503 when the connection is gone (the server reconnects), else
+ * 500. Returns the status sent. */
+int http_db_fail(http_req_t *r, PGresult *res, const char *what);
+
 /* 503 {"error": {"code": "unavailable"}}: for handlers that find
  * r->db == NULL (PostgreSQL down; the server retries the connection). */
 int http_unavailable(http_req_t *r);

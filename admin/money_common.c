@@ -85,15 +85,6 @@ int money_ok(const PGresult *res)
 }
 
 /* Logs a failed statement and answers 503 (connection gone) or 500. */
-int money_db_fail(http_req_t *r, PGresult *res, const char *what)
-{
-    LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));
-    PQclear(res);
-    if (PQstatus(r->db) != CONNECTION_OK)
-        return http_unavailable(r);
-    return http_error(r, 500, "internal", "%s failed", what);
-}
-
 /* Runs a statement whose result is not needed: 0 or -1 (logged). */
 int money_run(http_req_t *r, const char *what, const char *sql, int n,
                      const char *const *p)
@@ -117,20 +108,11 @@ json_t *money_amount_json(money_t m)
  * (logged). */
 int money_lock(http_req_t *r, const char *key)
 {
-    const char *p[1] = { key };
     struct timespec pause = { 0, 20 * 1000000L };
     for (int waited = 0; ; waited += 20) {
-        PGresult *res = money_exec(r,
-            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1, p);
-        if (!money_ok(res) || PQntuples(res) != 1) {
-            LOG_ERROR("api", 0, "key lock: %s", PQerrorMessage(r->db));
-            PQclear(res);
-            return -1;
-        }
-        int got = PQgetvalue(res, 0, 0)[0] == 't';
-        PQclear(res);
-        if (got)
-            return 1;
+        int got = money_trylock(r, key);
+        if (got != 0)
+            return got;
         if (waited >= MONEY_LOCK_WAIT_MS)
             return 0;
         nanosleep(&pause, NULL);
@@ -216,23 +198,9 @@ static json_t *money_response(const money_req_t *q, const money_done_t *d)
 
 /* ---- recovery: did the movement of an abandoned claim happen? ----------- */
 
-/* Whether the movement record rec (a copy) is q's: 1 yes, 0 no. */
-static int money_rec_is(const jrn_rec_t *rec, const money_req_t *q)
+int money_journal_find(jrn_t *j, money_rec_match_fn match, void *arg,
+                       jrn_rec_t *out, uint32_t *ring_out)
 {
-    jrec_move_t mv;
-    if (rec->kind != (uint8_t)q->jkind || rec->acct_id != q->acct_id
-        || rec->len > JRN_PAYLOAD_MAX)
-        return 0;
-    if (jrec_decode_move(rec->payload, rec->len, &mv, NULL) != JREC_OK)
-        return 0;
-    return strcmp(mv.reference, q->key) == 0;
-}
-
-/* Scans the undrained records of every ring: 1 found DONE (*d filled),
- * 2 found PENDING (a crash the supervisor is completing), 0 not there. */
-static int money_find_journal(jrn_t *j, const money_req_t *q, money_done_t *d)
-{
-    jrn_rec_t rec;
     for (uint32_t i = 0; i < j->hdr->nrings; i++) {
         jrn_ring_t *ring = jrn_ring(j, i);
         uint64_t tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
@@ -240,22 +208,48 @@ static int money_find_journal(jrn_t *j, const money_req_t *q, money_done_t *d)
         for (uint64_t seq = tail; seq < head; seq++) {
             const jrn_rec_t *p = jrn_rec(j, i, seq);
             uint8_t st = __atomic_load_n(&p->state, __ATOMIC_ACQUIRE);
-            memcpy(&rec, p, sizeof rec);
+            memcpy(out, p, sizeof *out);
             /* a slot reused since the tail was read: that record was
-             * drained, and the ledger search finds it */
-            if (rec.seq != seq || !money_rec_is(&rec, q))
+             * drained, and the caller's PostgreSQL search finds it */
+            if (out->seq != seq || out->len > JRN_PAYLOAD_MAX
+                || !match(out, arg))
                 continue;
             if (st == JRN_REC_PENDING)
                 return 2;
             if (st != JRN_REC_DONE)
                 continue;                  /* VOID: moved nothing */
-            d->balance_after = rec.balance_after;
-            d->ring = i;
-            d->seq = seq;
+            *ring_out = i;
             return 1;
         }
     }
     return 0;
+}
+
+/* Whether the movement record rec (a copy) is q's: 1 yes, 0 no. */
+static int money_rec_is(const jrn_rec_t *rec, void *arg)
+{
+    const money_req_t *q = arg;
+    jrec_move_t mv;
+    if (rec->kind != (uint8_t)q->jkind || rec->acct_id != q->acct_id)
+        return 0;
+    if (jrec_decode_move(rec->payload, rec->len, &mv, NULL) != JREC_OK)
+        return 0;
+    return strcmp(mv.reference, q->key) == 0;
+}
+
+/* q's movement among the undrained records: 1 found DONE (*d filled), 2
+ * found PENDING, 0 not there. */
+static int money_find_journal(jrn_t *j, const money_req_t *q, money_done_t *d)
+{
+    jrn_rec_t rec;
+    uint32_t ring = 0;
+    int found = money_journal_find(j, money_rec_is, (void *)q, &rec, &ring);
+    if (found == 1) {
+        d->balance_after = rec.balance_after;
+        d->ring = ring;
+        d->seq = rec.seq;
+    }
+    return found;
 }
 
 /* Parses "ring:<i>" and a seq into d. */
@@ -314,7 +308,7 @@ static int money_find_pg(http_req_t *r, const money_req_t *q, money_done_t *d)
         memset(&rec, 0, sizeof rec);
         memcpy(&rec, PQgetvalue(res, i, 0),
                (size_t)n < sizeof rec ? (size_t)n : sizeof rec);
-        if (money_rec_is(&rec, q)) {
+        if (rec.len <= JRN_PAYLOAD_MAX && money_rec_is(&rec, (void *)q)) {
             money_done_from(d, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                             PQgetvalue(res, i, 3));
             PQclear(res);

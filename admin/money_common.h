@@ -26,10 +26,6 @@ PGresult *money_exec(http_req_t *r, const char *sql, int n,
 /* 1 when res is COMMAND_OK or TUPLES_OK. */
 int money_ok(const PGresult *res);
 
-/* Logs a failed statement (res cleared, may be NULL) and answers 503
- * (connection gone) or 500: returns the status sent. */
-int money_db_fail(http_req_t *r, PGresult *res, const char *what);
-
 /* Runs a statement whose result is not needed: 0 or -1 (logged). */
 int money_run(http_req_t *r, const char *what, const char *sql, int n,
               const char *const *p);
@@ -40,6 +36,18 @@ int money_run(http_req_t *r, const char *what, const char *sql, int n,
  * along already). */
 int  money_lock(http_req_t *r, const char *key);
 void money_unlock(http_req_t *r, const char *key);
+
+/* Looks for a record a request may have written among the undrained
+ * records of every ring: match is asked about a copy of each (never a
+ * torn or reused slot's; it may fill arg). 1 found DONE (*out the copy,
+ * *ring its ring), 2 found PENDING (a crash the supervisor is completing:
+ * the caller answers "retry"), 0 not there (VOID records moved nothing and
+ * are passed over). Search the journal before PostgreSQL: the flusher
+ * commits a record's rows before it frees the slot, so a record drained
+ * meanwhile is then found there; the other order could miss it. */
+typedef int (*money_rec_match_fn)(const jrn_rec_t *rec, void *arg);
+int money_journal_find(jrn_t *j, money_rec_match_fn match, void *arg,
+                       jrn_rec_t *out, uint32_t *ring);
 
 /* A money amount as its JSON decimal string. */
 json_t *money_amount_json(money_t m);
