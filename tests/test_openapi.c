@@ -39,6 +39,7 @@ static const struct {
     { "api_ingest_routes", api_ingest_routes },
     { "api_bulk_routes", api_bulk_routes },
     { "api_alerts_routes", api_alerts_routes },
+    { "api_fac_routes", api_fac_routes },
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
