@@ -92,7 +92,7 @@ int admin_main(proc_ctx_t *ctx)
         api_auth_routes, api_rating_routes, api_accounts_routes,
         api_money_routes, api_plans_routes, api_cdrs_routes,
         api_metrics_routes, api_ingest_routes, api_bulk_routes,
-        api_alerts_routes, api_fac_routes, NULL };
+        api_alerts_routes, api_fac_routes, api_periods_routes, NULL };
     http_server_t *http = NULL;
     ws_hub_t *ws = NULL;
     alert_t *alerts = alert_start(ctx);     /* NULL: none, logged */

@@ -25,6 +25,8 @@ extern const http_route_t api_ingest_routes[];
 extern const http_route_t api_bulk_routes[];
 /* api_alerts.c: notifications (outbox, test messages) */
 extern const http_route_t api_alerts_routes[];
+/* api_periods.c: a plan's time-of-day periods and their windows */
+extern const http_route_t api_periods_routes[];
 /* api_fac.c: Forced Authorization Codes (and their push to CUCM by AXL) */
 extern const http_route_t api_fac_routes[];
 /* api_metrics.c: /metrics (Prometheus), /api/v1/openapi.json */

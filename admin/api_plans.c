@@ -39,9 +39,14 @@
  * force (zone, amounts, increments, dates) changes nothing: re-importing
  * an export changes nothing.
  *
+ * Time-of-day periods: a deck row may name one of the plan's periods
+ * (column `period`); (prefix, period) is then what a row identifies, and
+ * the history, the classification and the closing are per pair. A row
+ * without a period is the prefix's rate outside every period. The export
+ * writes the column, so an export re-imports unchanged (into a plan with
+ * the same period names).
+ *
  * NOTES
- * - Decks cover the rates without a time-of-day period; rates with a
- *   period are neither exported nor touched by an import.
  * - QSBR: every handler goes offline at once; none reads the region.
  * - Zone names reach the region's decks (DECK_ZONE_NAME): longer than 47
  *   bytes would fail every reload, so they are refused here.
@@ -882,6 +887,30 @@ static int dk_zones(http_req_t *r, dcsv_t *d, int64_t *zid, int create,
     return 0;
 }
 
+/* The file's period names as the plan's period ids (pid[1 + i] for
+ * d->periods[i]; pid[0] = 0, no period): 0, or the status sent. An
+ * unknown name is a row error on the first line naming it (periods are
+ * the plan's own: POST /api/v1/plans/{id}/periods). */
+static int dk_periods(http_req_t *r, const char *ids, dcsv_t *d,
+                      int64_t *pid)
+{
+    pid[0] = 0;
+    for (uint32_t i = 0; i < d->nperiods; i++) {
+        const char *p[2] = { ids, d->periods[i] };
+        PGresult *res = pl_exec(r, "SELECT id FROM rate_periods WHERE "
+                                "plan_id = $1 AND name = $2", 2, p);
+        if (!pl_ok(res))
+            return http_db_fail(r, res, "resolve periods");
+        if (PQntuples(res) == 1)
+            pid[1 + i] = pl_i64(res, 0, 0);
+        else
+            dcsv_error(d, d->period_line[i], "period \"%.64s\": the plan "
+                       "has no such period", d->periods[i]);
+        PQclear(res);
+    }
+    return 0;
+}
+
 static int dk_bad_rows(http_req_t *r, dcsv_t *d)
 {
     json_t *rows = json_array();
@@ -908,7 +937,8 @@ static void dk_time(char *buf, size_t cap, int64_t t)
 }
 
 /* COPY the valid rows into deck_in: 0, or status sent. */
-static int dk_copy(http_req_t *r, const dcsv_t *d, const int64_t *zid)
+static int dk_copy(http_req_t *r, const dcsv_t *d, const int64_t *zid,
+                   const int64_t *pid)
 {
     PGresult *res = PQexec(r->db, "COPY deck_in FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN)
@@ -921,13 +951,17 @@ static int dk_copy(http_req_t *r, const dcsv_t *d, const int64_t *zid)
     int bad = 0;
     for (size_t i = 0; i < d->nrows && !bad; i++) {
         const dcsv_row_t *w = &d->rows[i];
-        char f[40], t[40];
+        char f[40], t[40], pe[24];
         dk_time(f, sizeof f, w->from);
         dk_time(t, sizeof t, w->to);
+        if (w->period == 0)
+            snprintf(pe, sizeof pe, "\\N");
+        else
+            snprintf(pe, sizeof pe, "%" PRId64, pid[w->period]);
         len += (size_t)snprintf(buf + len, PL_CHUNK * 4 - len,
             "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%u\t%u\t%s\t%s\t%c\t"
-            "%u\n", w->prefix, zid[w->zone], w->rate, w->fee, w->first,
-            w->next, f, t, w->closed ? 't' : 'f', w->line);
+            "%u\t%s\n", w->prefix, zid[w->zone], w->rate, w->fee, w->first,
+            w->next, f, t, w->closed ? 't' : 'f', w->line, pe);
         if (len > PL_CHUNK * 3 || i + 1 == d->nrows) {
             bad = PQputCopyData(r->db, buf, (int)len) != 1;
             len = 0;
@@ -962,11 +996,13 @@ static const char dk_classify[] =
     "     ELSE greatest(coalesce(s.eff_from, " DK_NOW "), " DK_NOW ") "
     "END AS t "
     "FROM deck_in s "
-    "LEFT JOIN rates c ON c.plan_id = $1 AND c.period_id IS NULL "
+    "LEFT JOIN rates c ON c.plan_id = $1 "
+    " AND c.period_id IS NOT DISTINCT FROM s.period_id "
     " AND c.prefix = s.prefix AND c.effective_from <= " DK_NOW
     " AND (c.effective_to IS NULL OR c.effective_to > " DK_NOW ") "
-    "LEFT JOIN (SELECT DISTINCT prefix FROM rates WHERE plan_id = $1 "
-    " AND period_id IS NULL) h ON h.prefix = s.prefix";
+    "LEFT JOIN (SELECT DISTINCT prefix, period_id FROM rates "
+    " WHERE plan_id = $1) h ON h.prefix = s.prefix "
+    " AND h.period_id IS NOT DISTINCT FROM s.period_id";
 
 /* Creates the zones of zid 0 (code = name = the file's value). */
 static int dk_make_zones(http_req_t *r, const dcsv_t *d, int64_t *zid,
@@ -991,8 +1027,8 @@ static int dk_make_zones(http_req_t *r, const dcsv_t *d, int64_t *zid,
 
 /* Step 4 (see the top): 0 never; the status sent. */
 static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
-                      int64_t *zid, uint32_t ncreate, int dry,
-                      double t_parse)
+                      int64_t *zid, const int64_t *pid, uint32_t ncreate,
+                      int dry, double t_parse)
 {
     double t1 = pl_now();
     const char *q[1] = { ids };
@@ -1011,9 +1047,9 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
     }
     if ((st = pl_run(r, "CREATE TEMP TABLE deck_in (prefix text COLLATE "
             "\"C\", zone_id bigint, rate bigint, fee bigint, fi int, ni int, "
-            "eff_from timestamptz, eff_to timestamptz, closed bool, line int) "
-            "ON COMMIT DROP", "create deck_in")) != 0
-        || (st = dk_copy(r, d, zid)) != 0) {
+            "eff_from timestamptz, eff_to timestamptz, closed bool, line int, "
+            "period_id bigint) ON COMMIT DROP", "create deck_in")) != 0
+        || (st = dk_copy(r, d, zid, pid)) != 0) {
         json_decref(made);
         return st;
     }
@@ -1095,7 +1131,8 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
     static const char *const steps[3] = {
         /* rates only scheduled (never applied) for a touched prefix */
         "DELETE FROM rates r USING deck_cls s WHERE r.plan_id = $1 "
-        "AND r.period_id IS NULL AND r.prefix = s.prefix AND s.hist "
+        "AND r.period_id IS NOT DISTINCT FROM s.period_id "
+        "AND r.prefix = s.prefix AND s.hist "
         "AND s.action IN ('a','c','x') AND r.effective_from >= s.t "
         "AND $2::bigint > 0",
         "UPDATE rates r SET effective_to = s.t FROM deck_cls s "
@@ -1104,8 +1141,9 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
         "AND r.plan_id = $1 AND $2::bigint > 0",
         "INSERT INTO rates (plan_id, prefix, zone_id, rate_per_minute, "
         "connection_fee, first_increment, next_increment, effective_from, "
-        "effective_to, deck_version) SELECT $1, prefix, zone_id, rate, fee, "
-        "fi, ni, t, eff_to, $2 FROM deck_cls WHERE action IN ('a','c')" };
+        "effective_to, deck_version, period_id) SELECT $1, prefix, zone_id, "
+        "rate, fee, fi, ni, t, eff_to, $2, period_id FROM deck_cls "
+        "WHERE action IN ('a','c')" };
     for (int k = 0; k < 3; k++) {
         res = pl_exec(r, steps[k], 2, p2);
         if (!pl_ok(res)) {
@@ -1192,18 +1230,20 @@ static int dk_import(http_req_t *r, const char *ids)
     dcsv_finish(d);
     double t_parse = pl_now() - t0;
     int64_t *zid = calloc(d->nzones + 1, sizeof *zid);
+    int64_t pid[DCSV_PERIODS + 1];
     uint32_t ncreate = 0;
     int st = 0;
     if (zid == NULL)
         st = http_error(r, 500, "internal", "out of memory");
-    else if (!d->fatal)
-        st = dk_zones(r, d, zid, create, &ncreate);
+    else if (!d->fatal
+             && (st = dk_zones(r, d, zid, create, &ncreate)) == 0)
+        st = dk_periods(r, ids, d, pid);
     if (st == 0 && d->nbad > 0) {
         dcsv_sort_errors(d);
         st = dk_bad_rows(r, d);
     }
     if (st == 0)
-        st = dk_write(r, ids, d, zid, ncreate, dry, t_parse);
+        st = dk_write(r, ids, d, zid, pid, ncreate, dry, t_parse);
     dcsv_free(d);
     free(zid);
     return st;
@@ -1230,7 +1270,7 @@ static int dk_export(http_req_t *r, const char *ids)
     if (!found)
         return http_error(r, 404, "not_found", "no plan %s", ids);
     /* COPY takes no parameters: ids is digits only (pl_id). */
-    char sql[1400];
+    char sql[2048];
     snprintf(sql, sizeof sql, "COPY (SELECT r.prefix, z.code AS zone, "
         "(r.rate_per_minute / 1000000)::text || '.' || "
         "lpad((r.rate_per_minute %% 1000000)::text, 6, '0') AS "
@@ -1240,11 +1280,13 @@ static int dk_export(http_req_t *r, const char *ids)
         "to_char(r.effective_from AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD HH24:MI:SS') AS effective_from, "
         "to_char(r.effective_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') "
-        "AS effective_to FROM rates r JOIN zones z ON z.id = r.zone_id "
-        "WHERE r.plan_id = %s AND r.period_id IS NULL "
+        "AS effective_to, pe.name AS period FROM rates r "
+        "JOIN zones z ON z.id = r.zone_id "
+        "LEFT JOIN rate_periods pe ON pe.id = r.period_id "
+        "WHERE r.plan_id = %s "
         "AND r.effective_from <= now() AND (r.effective_to IS NULL OR "
-        "r.effective_to > now()) ORDER BY r.prefix) TO STDOUT WITH "
-        "(FORMAT csv, HEADER)", ids);
+        "r.effective_to > now()) ORDER BY r.prefix, pe.name NULLS FIRST) "
+        "TO STDOUT WITH (FORMAT csv, HEADER)", ids);
     res = PQexec(r->db, sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT)
         return http_db_fail(r, res, "export deck");

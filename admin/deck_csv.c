@@ -26,12 +26,14 @@
 #include <time.h>
 
 enum { C_PREFIX, C_ZONE, C_RATE, C_FEE, C_FIRST, C_NEXT, C_INC, C_FROM,
-       C_TO, C_CLOSED, C_N };
+       C_TO, C_CLOSED, C_PERIOD, C_N };
 
 static const char *const dcsv_names[C_N] = {
     "prefix", "zone", "rate_per_minute", "connection_fee", "first_increment",
     "next_increment", "increment", "effective_from", "effective_to",
-    "closed" };
+    "closed", "period" };
+_Static_assert(C_N <= sizeof ((dcsv_t *)0)->col / sizeof (int),
+               "dcsv_t.col must hold every column");
 
 dcsv_t *dcsv_new(void)
 {
@@ -56,6 +58,8 @@ void dcsv_free(dcsv_t *d)
         return;
     for (uint32_t i = 0; i < d->nzones; i++)
         free(d->zones[i]);
+    for (uint32_t i = 0; i < d->nperiods; i++)
+        free(d->periods[i]);
     free(d->zones);
     free(d->zone_line);
     free(d->zhash);
@@ -327,6 +331,38 @@ static int dcsv_secs(const char *s, uint32_t *out)
 }
 
 /* Validates one data line into a row (appended only when valid). */
+/* A period name of the file as its row value (1 + index into periods,
+ * added when new): 0 with *out, or -1 (too long, too many: a row error
+ * written; out of memory: fatal). An empty name is no period (*out 0). */
+static int dcsv_period(dcsv_t *d, const char *s, uint8_t *out)
+{
+    *out = 0;
+    if (*s == '\0')
+        return 0;
+    if (strlen(s) > DCSV_PERIOD_MAX) {
+        dcsv_error(d, d->line, "period: at most %d characters",
+                   DCSV_PERIOD_MAX);
+        return -1;
+    }
+    for (uint32_t i = 0; i < d->nperiods; i++)
+        if (strcmp(d->periods[i], s) == 0) {
+            *out = (uint8_t)(i + 1);
+            return 0;
+        }
+    if (d->nperiods == DCSV_PERIODS) {
+        dcsv_error(d, d->line, "period: more than %d different periods in "
+                   "one file", DCSV_PERIODS);
+        return -1;
+    }
+    if ((d->periods[d->nperiods] = strdup(s)) == NULL) {
+        d->fatal = 1;
+        return -1;
+    }
+    d->period_line[d->nperiods] = d->line;
+    *out = (uint8_t)++d->nperiods;
+    return 0;
+}
+
 static void dcsv_row(dcsv_t *d, char *line)
 {
     char *f[64];
@@ -413,6 +449,8 @@ static void dcsv_row(dcsv_t *d, char *line)
         dcsv_error(d, d->line, "closed: 1/0, true/false or yes/no");
         bad = 1;
     }
+    if (!bad && dcsv_period(d, v[C_PERIOD], &row.period) != 0)
+        bad = 1;
     if (bad)
         return;
     if (dcsv_zone(d, v[C_ZONE], &row.zone) != 0) {
@@ -491,7 +529,15 @@ static int dcsv_by_prefix(const void *a, const void *b, void *arg)
     const dcsv_row_t *x = &d->rows[*(const uint32_t *)a];
     const dcsv_row_t *y = &d->rows[*(const uint32_t *)b];
     int c = strcmp(x->prefix, y->prefix);
+    if (c == 0)
+        c = (x->period > y->period) - (x->period < y->period);
     return c != 0 ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* The same rate of the plan: one prefix, one period (or none). */
+static int dcsv_same_rate(const dcsv_row_t *a, const dcsv_row_t *b)
+{
+    return a->period == b->period && strcmp(a->prefix, b->prefix) == 0;
 }
 
 static int dcsv_by_line(const void *a, const void *b)
@@ -523,13 +569,18 @@ int dcsv_finish(dcsv_t *d)
         qsort_r(ix, d->nrows, sizeof *ix, dcsv_by_prefix, d);
         for (size_t i = 1; i < d->nrows; i++) {
             const dcsv_row_t *a = &d->rows[ix[i - 1]], *b = &d->rows[ix[i]];
-            if (strcmp(a->prefix, b->prefix) == 0) {
+            if (dcsv_same_rate(a, b)) {
                 uint32_t first = a->line;
-                for (size_t k = i; k > 0 && strcmp(d->rows[ix[k - 1]].prefix,
-                                                   b->prefix) == 0; k--)
+                for (size_t k = i; k > 0
+                     && dcsv_same_rate(&d->rows[ix[k - 1]], b); k--)
                     first = d->rows[ix[k - 1]].line;
-                dcsv_error(d, b->line, "prefix %s: already on line %u",
-                           b->prefix, first);
+                if (b->period == 0)
+                    dcsv_error(d, b->line, "prefix %s: already on line %u",
+                               b->prefix, first);
+                else
+                    dcsv_error(d, b->line, "prefix %s, period %.64s: already "
+                               "on line %u", b->prefix,
+                               d->periods[b->period - 1], first);
             }
         }
         free(ix);

@@ -17,6 +17,9 @@
  *   effective_to                 optional, after effective_from
  *   closed                       optional 1/0, true/false, yes/no: the
  *                                prefix closes at effective_from
+ *   period                       optional, the name of one of the plan's
+ *                                time-of-day periods ("peak"); empty: the
+ *                                rate without a period
  *
  * Fields may be double-quoted ("" inside for a quote); a quoted field
  * cannot span lines. Empty lines are skipped (but counted).
@@ -24,7 +27,8 @@
  * Every bad row is recorded (dcsv_t.errs, sorted by line by dcsv_finish),
  * not only the first: an import is all or nothing, and the carrier wants
  * the whole list at once. A prefix twice in one file is an error on each
- * later line. Memory: about 80 bytes per row (80 MB for a million).
+ * later line (a prefix with several periods is one rate per period: the
+ * pair (prefix, period) is what must be unique). Memory: about 80 bytes per row (80 MB for a million).
  * Not thread safe per object; objects are independent.
  */
 #ifndef APOLO_DECK_CSV_H
@@ -39,10 +43,13 @@
 #define DCSV_ZONE_MAX   200
 #define DCSV_MSG        120
 #define DCSV_LINE_MAX   4096
+#define DCSV_PERIOD_MAX 64      /* bytes of a period's name */
+#define DCSV_PERIODS    32      /* distinct period names in one file */
 
 typedef struct dcsv_row {
     char     prefix[DCSV_PREFIX_MAX + 1];
     uint8_t  closed;
+    uint8_t  period;        /* 0: none; else 1 + index into dcsv_t.periods */
     uint32_t zone;          /* index into dcsv_t.zones */
     uint32_t line;
     uint32_t first, next;   /* increments, seconds */
@@ -61,6 +68,9 @@ typedef struct dcsv {
     char      **zones;      /* distinct zone values, in first-seen order */
     uint32_t   *zone_line;  /* the first line naming each */
     uint32_t    nzones, capzones;
+    char       *periods[DCSV_PERIODS];  /* distinct period names, in ... */
+    uint32_t    period_line[DCSV_PERIODS];  /* ... first-seen order */
+    uint32_t    nperiods;
     dcsv_err_t *errs;       /* at most DCSV_ERRS_KEPT kept ... */
     size_t      nerrs, caperrs;
     size_t      nbad;       /* ... and the count of all of them */
@@ -68,7 +78,7 @@ typedef struct dcsv {
     /* private */
     uint32_t   *zhash;
     uint32_t    zhash_cap;
-    int         col[10];     /* header index of each known column, -1 */
+    int         col[12];     /* header index of each known column, -1 */
     int         ncols;
     uint32_t    line;
     char       *carry;

@@ -9,6 +9,10 @@
 #     nothing changed; dry run changes nothing; a clean deck -> 201 and
 #     quote uses it; export then re-import into another plan: same rates;
 #     100k rows (time printed); SQL in a zone name is only text
+#   - time-of-day periods: create (a window across midnight split in two),
+#     overlap 422, roles; a deck naming periods, quotes at night and at
+#     noon, (prefix, period) twice and an unknown period 422, the export's
+#     period column re-imports unchanged, delete refused while used
 #
 # KEEP=1 keeps the temp folder.
 . "$(dirname "$0")/lib.sh"
@@ -202,6 +206,54 @@ TOK=$tview
 deck 1 "$work/clean.csv"
 [ "$code" = 403 ] && ok "viewer may not import" || fail "viewer import: $code"
 TOK=$tadm
+
+# ---- time-of-day periods (api_periods.c) and decks that name them ------------------------
+check "create period night (crosses midnight)" POST periods \
+  '{"plan_id": 1, "name": "night", "windows": [{"days": "all", "start": "22:00", "end": "07:00"}]}' \
+  201 '.name == "night" and (.windows | map([.wday_mask, .start_min, .end_min])) == [[127,0,420],[127,1320,1440]]'
+night=$(jq -r .id "$work/body")
+check "a window overlapping night: 422" POST periods \
+  '{"plan_id": 1, "name": "late", "windows": [{"days": "mon", "start": "23:00", "end": "23:30"}]}' 422 '.error.code == "validation"'
+check "bad days: 422" POST periods '{"plan_id": 1, "name": "x", "windows": [{"days": "funday", "start": "08:00", "end": "09:00"}]}' 422
+check "bad time: 422" POST periods '{"plan_id": 1, "name": "x", "windows": [{"days": "mon", "start": "08:00", "end": "25:00"}]}' 422
+check "name taken: 409" POST periods '{"plan_id": 1, "name": "night", "windows": [{"days": "sun", "start": "12:00", "end": "13:00"}]}' 409
+check "weekday lunch (mon-fri)" POST periods '{"plan_id": 1, "name": "lunch", "windows": [{"days": "mon-fri", "start": "12:00", "end": "14:00"}]}' \
+  201 '.windows == [{"wday_mask": 62, "start_min": 720, "end_min": 840}]'
+lunch=$(jq -r .id "$work/body")
+check "periods of plan 1" GET "periods?plan_id=1" '' 200 '[.periods[].name] == ["lunch", "night"]'
+TOK=$tview
+check "viewer may not create a period" POST periods '{"plan_id": 1, "name": "v", "windows": [{"days": "sun", "start": "01:00", "end": "02:00"}]}' 403
+TOK=$tadm
+printf 'prefix,zone,rate,period\n5493,AR-MOB,0.30,\n5493,AR-MOB,0.05,night\n' >"$work/per.csv"
+deck 1 "$work/per.csv"
+[ "$code" = 201 ] && jq -e '.new == 2' "$work/body" >/dev/null && ok "a deck with a period column: 2 new rates" ||
+  fail "period deck: $code $(head -c 300 "$work/body")"
+expect "5493: one rate outside periods, one at night" "|0.300000 $night|0.050000" \
+  "$(sql "SELECT string_agg(coalesce(period_id::text, '') || '|' || (rate_per_minute / 1e6)::numeric(12,6), ' ' ORDER BY period_id NULLS FIRST) FROM rates WHERE plan_id = 1 AND prefix = '5493' AND effective_to IS NULL")"
+noon=$(sql "SELECT extract(epoch FROM date_trunc('day', now()) + interval '1 day 12 hours')::bigint")
+late=$(sql "SELECT extract(epoch FROM date_trunc('day', now()) + interval '1 day 23 hours')::bigint")
+check "quote at 23:00 (UTC plan): the night rate" GET "quote?number=5493000&seconds=60&plan=1&at=$late" '' 200 \
+  '.tariff.rate_per_minute == "0.050000" and .cost == "0.050000"'
+check "quote at 12:00: the rate outside periods" GET "quote?number=5493000&seconds=60&plan=1&at=$noon" '' 200 \
+  '.tariff.rate_per_minute == "0.300000"'
+printf 'prefix,zone,rate,period\n5494,AR-MOB,0.1,night\n5494,AR-MOB,0.2,night\n5495,AR-MOB,0.1,noon\n' >"$work/perbad.csv"
+deck 1 "$work/perbad.csv"
+[ "$code" = 422 ] && jq -e '[.error.rows[].line] == [3, 4] and (.error.rows[0].error | test("period night")) and (.error.rows[1].error | test("noon"))' "$work/body" >/dev/null &&
+  ok "(prefix, period) twice and an unknown period: the two lines, nothing imported" ||
+  fail "bad period deck: $code $(head -c 400 "$work/body")"
+curl -s -o "$work/export2.csv" -H "Authorization: Bearer $tview" "$base/api/v1/plans/1/deck.csv"
+head -1 "$work/export2.csv" | grep -q ',period$' && grep -q '^5493,AR-MOB,0\.050000,.*,night$' "$work/export2.csv" &&
+  ok "the export writes the period column" || fail "export with periods: $(grep 5493 "$work/export2.csv")"
+deck 1 "$work/export2.csv" "dry_run=1"
+jq -e '.new == 0 and .changed == 0 and .unchanged > 100' "$work/body" >/dev/null &&
+  ok "the export with periods re-imports unchanged" || fail "period re-import: $(head -c 300 "$work/body")"
+check "a period rates use cannot go: 409" DELETE "periods/$night" '' 409 '.error.code == "conflict"'
+check "new windows for lunch" PUT "periods/$lunch" '{"windows": [{"days": ["mon", "wed"], "start": "13:00", "end": "15:00"}]}' \
+  200 '.windows == [{"wday_mask": 10, "start_min": 780, "end_min": 900}]'
+check "an unused period goes" DELETE "periods/$lunch" '' 204
+check "... and is gone" GET "periods?plan_id=1" '' 200 '[.periods[].name] == ["night"]'
+[ "$(sql "SELECT count(*) FROM audit_log WHERE action LIKE 'period_%'")" = 4 ] &&
+  ok "period changes audited" || fail "period audit rows: $(sql "SELECT count(*) FROM audit_log WHERE action LIKE 'period_%'")"
 
 # ---- 100k rows -----------------------------------------------------------------------------
 awk 'BEGIN { print "prefix,zone,rate_per_minute,increment";

@@ -40,6 +40,7 @@ static const struct {
     { "api_bulk_routes", api_bulk_routes },
     { "api_alerts_routes", api_alerts_routes },
     { "api_fac_routes", api_fac_routes },
+    { "api_periods_routes", api_periods_routes },
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
