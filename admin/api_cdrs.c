@@ -659,6 +659,7 @@ static int cdrs_list(http_req_t *r)
         json_t *o = row_json(res, i, cdr_cols, CDR_NCOLS);
         long flags = strtol(PQgetvalue(res, i, CDR_COL_FLAGS), NULL, 10);
         json_object_set_new(o, "estimated", json_boolean(flags & 8));
+        json_object_set_new(o, "unbilled", json_boolean(flags & 0x40));
         json_array_append_new(arr, o);
     }
     json_t *next = json_null();

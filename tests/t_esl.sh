@@ -113,12 +113,13 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (14, 'BUDGET', 'resync kill budget', 'prepaid',    20000000, 0, 'ARS', 1, 'active', NULL),
   (15, 'NODEA',  'node 1',             'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (16, 'NODEB',  'node 2',             'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
-  (17, 'IDLE',   'silent node',        'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
+  (17, 'IDLE',   'silent node',        'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
+  (18, 'REFUSE', 'debit refused',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
 INSERT INTO extensions (number, account_id) VALUES
   ('1001', 1), ('1002', 2), ('1003', 3), ('1004', 4), ('1005', 5),
   ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9),
   ('1010', 10), ('1011', 11), ('1012', 12), ('1013', 13),
-  ('1014', 14), ('1015', 15), ('1016', 16), ('1017', 17);
+  ('1014', 14), ('1015', 15), ('1016', 16), ('1017', 17), ('1018', 18);
 CREATE TABLE t_esl_opening AS SELECT id, balance FROM accounts;" ||
   { fail "seeding the database"; exit 1; }
 
@@ -362,6 +363,29 @@ grep -q 'no data, not even a HEARTBEAT' "$work/idle.log" &&
 [ "$(sql "SELECT cost FROM cdrs WHERE account_id = 17")" = 1000000 ] &&
   ok "silent node: the call after the reconnection billed once" ||
   fail "silent node: CDR of account 17 missing or wrong"
+
+# ---- run 6: a debit the journal refuses for good ---------------------------------
+# APOLO_TEST_REFUSE_DEBIT (test-only, workers/esl_call.c) makes the call's
+# debit fail as a balance bound would: the call record must not be lost.
+start_sim refuse --script "$top/tests/esl/refuse.fss"
+start_apolod refuse "ClueCon@127.0.0.1:$simport" APOLO_TEST_REFUSE_DEBIT=1
+wait "$sim"; rc=$?
+for _ in $(seq 1 50); do
+  [[ $(ctl "account 18") == *" reserved=0 "* ]] && break; sleep 0.1
+done
+r=$(ctl "account 18")
+stop_apolod
+[ $rc = 0 ] || fail "refused debit: the simulator saw the engine miss"
+[[ $r == *"balance=1000000000 reserved=0 "* ]] &&
+  ok "refused debit: nothing charged, the reservation released ($r)" ||
+  fail "refused debit: account 18 in the region: $r"
+expect_cdr_unbilled=$(sql "SELECT count(*) || ' ' || min(cost) || ' ' || min(billsec) || ' ' || min(flags & 64) FROM cdrs WHERE account_id = 18")
+[ "$expect_cdr_unbilled" = "1 0 2 64" ] &&
+  ok "refused debit: its CDR is written, unbilled (flags & 64), cost 0, billsec 2" ||
+  fail "refused debit: CDRs of account 18 (count cost billsec flag): $expect_cdr_unbilled"
+grep -q 'recorded UNBILLED' "$work/refuse.log" && ok "refused debit: logged as an error" ||
+  fail "refused debit: no log line"
+expect_balance 18 1000000000 "its debit refused"
 
 # ---- run 2: a wrong password -----------------------------------------------------
 before=$(sql "SELECT count(*) FROM ledger")

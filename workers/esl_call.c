@@ -65,6 +65,7 @@
 
 #define CALL_F_REFUSED   0x10     /* slot flag: killed at park */
 #define CALL_F_PENDING_CUT 0x20   /* cut due while disconnected */
+#define CALL_F_UNBILLED  0x40     /* CDR: its debit was refused, cost 0 */
 
 static inline call_slot_t *slot_of(esl_worker_t *w, uint32_t i)
 {
@@ -275,6 +276,16 @@ static int esl_payload(const call_slot_t *s, uint8_t *buf, size_t *len)
     return rc;
 }
 
+/* APOLO_TEST_REFUSE_DEBIT set: every debit is refused as a balance bound
+ * would refuse it (tests/t_esl.sh, run 6). Test-only; nothing when unset. */
+static int esl_test_refuse_debit(void)
+{
+    static int refuse = -1;
+    if (refuse < 0)
+        refuse = getenv("APOLO_TEST_REFUSE_DEBIT") != NULL;
+    return refuse;
+}
+
 /* Journals the CDR of FINAL slot i, with its debit; frees the slot. On a
  * full journal or a busy account it retries from a timer. */
 static void esl_journal(esl_worker_t *w, uint32_t i)
@@ -297,9 +308,10 @@ static void esl_journal(esl_worker_t *w, uint32_t i)
     s->fin_seq = w->w.ring->head;     /* the seq the record will get */
     calls_write_end(s);
     if (s->cdr.cost > 0) {
-        rc = jrn_move(&w->w, w->accts, s->acct_slot, JRN_CALL_DEBIT,
-                      -s->cdr.cost, s->reserved - s->cdr.cost, buf, len,
-                      ESL_JRN_WAIT_MS, NULL, NULL);
+        rc = esl_test_refuse_debit() ? JRN_EINVAL
+             : jrn_move(&w->w, w->accts, s->acct_slot, JRN_CALL_DEBIT,
+                        -s->cdr.cost, s->reserved - s->cdr.cost, buf, len,
+                        ESL_JRN_WAIT_MS, NULL, NULL);
     } else {
         money_t res = s->reserved;
         if (res > 0) {
@@ -314,9 +326,25 @@ static void esl_journal(esl_worker_t *w, uint32_t i)
         esl_due(w, i, ET_EXTEND, esl_mono_ms() + ESL_RETRY_MS);
         return;
     }
+    if (rc != JRN_OK && s->cdr.cost > 0) {
+        /* The debit is refused for good (a balance bound; nothing moved):
+         * the call record must not go with it. It is journaled as a CDR
+         * without money, cost 0 and CALL_F_UNBILLED, and the reservation
+         * released (the else branch above), so that the revenue reports
+         * stay true and somebody can bill it by hand. */
+        LOG_ERROR("esl", 0, "CDR of %s: the journal refused its debit of %"
+                  PRId64 " (%d): recorded UNBILLED (flags & 0x40)",
+                  s->cdr.call_id, s->cdr.cost, rc);
+        calls_write_begin(s);
+        s->cdr.cost = 0;
+        s->cdr.flags |= CALL_F_UNBILLED;
+        calls_write_end(s);
+        esl_journal(w, i);
+        return;
+    }
     if (rc != JRN_OK)
-        LOG_ERROR("esl", 0, "CDR of %s: journal refused it (%d); cost %"
-                  PRId64 " not debited", s->cdr.call_id, rc, s->cdr.cost);
+        LOG_ERROR("esl", 0, "CDR of %s: journal refused it (%d): LOST",
+                  s->cdr.call_id, rc);
     STATS_INC(w->st, cdrs);
     esl_forget(w, i);
 }
