@@ -147,6 +147,29 @@ static const conf_key_t conf_keys[] = {
     { "alert.timeout_ms", "10000", CONF_T_INT, 0, 100, 600000,
       CONF_FIELD(alert_timeout_ms),
       "Longest time one webhook POST or SMTP session may take." },
+    /* axl.*: the AXL (SOAP) endpoint of CUCM that FAC changes are pushed
+     * to (admin/axl.h); fac.*: Forced Authorization Codes (api_fac.c). */
+    { "axl.url", "", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "AXL endpoint of the CUCM publisher, the full URL "
+      "(https://cucm.example:8443/axl/); FAC changes made in the API are "
+      "pushed there. Empty: no AXL, FACs stay local." },
+    { "axl.user", "", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "AXL user (an application user with the Standard AXL API Access "
+      "role), HTTP basic authentication." },
+    { "axl.password", "", CONF_T_STR, CONF_F_SECRET, 0, 0, CONF_NOFIELD,
+      "Password of axl.user (never logged nor shown)." },
+    { "axl.version", "14.0", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "AXL schema version of the cluster (\"12.5\", \"14.0\"): the "
+      "namespace and the SOAPAction header name it." },
+    { "axl.timeout_ms", "10000", CONF_T_INT, 0, 100, 600000, CONF_NOFIELD,
+      "Longest time one AXL request may take." },
+    { "axl.verify_tls", "1", CONF_T_INT, 0, 0, 1, CONF_NOFIELD,
+      "1: check CUCM's certificate and host name. 0 only for a lab CUCM "
+      "with a self-signed certificate (logged as a warning)." },
+    { "fac.secret", "", CONF_T_STR, CONF_F_SECRET, 0, 0, CONF_NOFIELD,
+      "Key of the FAC code hashes (HMAC-SHA256(fac.secret, code), hex): "
+      "required to give a FAC a code; the CUCM worker matches CDR codes "
+      "with it. Changing it orphans every stored hash." },
     { "flush.batch", "5000", CONF_T_INT, 0, 1, 1000000,
       CONF_FIELD(flush_batch),
       "Most journal records the flusher drains into PostgreSQL per "
