@@ -48,6 +48,8 @@ ratio() {
   ratio esl_parse_vs_naive esl_parse_events_per_sec \
     esl_parse_naive_events_per_sec
   ratio esl_cps_vs_uncharged esl_cps esl_cps_uncharged_baseline
+  ratio cucm_parse_vs_line_scan cucm_parse_records_per_sec \
+    cucm_parse_baseline_lines_per_sec
 } | tee -a "$results"
 
 # One readable table: every figure, in the order measured.
