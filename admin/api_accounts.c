@@ -43,7 +43,7 @@
  *
  * NOTES
  * - QSBR: http.c makes the thread's reader online for the handler. These
- *   handlers go offline at once (acc_start) and come online only inside
+ *   handlers go offline at once (http_pg_start) and come online only inside
  *   acc_live_read, for the few lookups that copy balance slots out of the
  *   region; PostgreSQL queries and the reload wait always run offline.
  * - "live" is the region's view: balance (money the account has, negative
@@ -89,49 +89,10 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static PGresult *acc_exec(http_req_t *r, const char *sql, int n,
-                          const char *const *p)
-{
-    return PQexecParams(r->db, sql, n, NULL, p, NULL, NULL, 0);
-}
-
-static int acc_ok(const PGresult *res)
-{
-    ExecStatusType st = PQresultStatus(res);
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-}
-
-static void acc_rollback(http_req_t *r)
-{
-    if (PQtransactionStatus(r->db) != PQTRANS_IDLE)
-        PQclear(PQexec(r->db, "ROLLBACK"));
-}
-
-static int acc_sqlstate_is(const PGresult *res, const char *state)
-{
-    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    return s != NULL && strcmp(s, state) == 0;
-}
-
-static int acc_constraint_is(const PGresult *res, const char *name)
-{
-    const char *s = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
-    return s != NULL && strcmp(s, name) == 0;
-}
-
-/* Starts a handler: PostgreSQL needed, reader offline (see NOTES).
- * 0, or the status sent. */
-static int acc_start(http_req_t *r)
-{
-    if (r->rd != NULL)
-        qsbr_offline(r->rd);
-    return r->db == NULL ? http_unavailable(r) : 0;
-}
-
 static int acc_begin(http_req_t *r)
 {
     PGresult *res = PQexec(r->db, "BEGIN");
-    if (!acc_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "begin");
     PQclear(res);
     return 0;
@@ -143,12 +104,12 @@ static int acc_audit_commit(http_req_t *r, const char *action,
                             const char *object, json_t *details)
 {
     if (http_audit(r, action, object, details) != 0) {
-        acc_rollback(r);
+        http_rollback(r);
         return http_error(r, 500, "internal", "audit failed: nothing "
                           "changed");
     }
     PGresult *res = PQexec(r->db, "COMMIT");
-    if (!acc_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "commit");
     PQclear(res);
     return 0;
@@ -596,7 +557,7 @@ static int accounts_list(http_req_t *r)
     int64_t plan_id, after, limit;
     int st;
 
-    if ((st = acc_start(r)) != 0
+    if ((st = http_pg_start(r)) != 0
         || (st = acc_param_text(r, "q", qb, &q)) != 0
         || (st = acc_param_word(r, "type", acc_types, tb, &type)) != 0
         || (st = acc_param_word(r, "status", acc_statuses, sb, &status)) != 0
@@ -612,7 +573,7 @@ static int accounts_list(http_req_t *r)
     snprintf(ab, sizeof ab, "%" PRId64, after);
     snprintf(lb, sizeof lb, "%" PRId64, limit + 1);
     const char *p[6] = { q, type, status, plan, ab, lb };
-    PGresult *res = acc_exec(r,
+    PGresult *res = http_exec(r,
         "SELECT " ACC_COLS " FROM accounts "
         "WHERE ($1::text IS NULL OR position(lower($1) IN lower(code)) > 0 "
         "       OR position(lower($1) IN lower(name)) > 0) "
@@ -620,7 +581,7 @@ static int accounts_list(http_req_t *r)
         "AND ($3::text IS NULL OR status = $3) "
         "AND ($4::bigint IS NULL OR plan_id = $4) "
         "AND id > $5::bigint ORDER BY id LIMIT $6::bigint", 6, p);
-    if (!acc_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "account list");
     json_t *arr;
     json_t *o = acc_page(res, limit, "accounts", acc_json, &arr);
@@ -634,16 +595,16 @@ static int accounts_list(http_req_t *r)
 static json_t *acc_fetch(http_req_t *r, const char *ids, int lock, int *st)
 {
     const char *p[1] = { ids };
-    PGresult *res = acc_exec(r, lock
+    PGresult *res = http_exec(r, lock
         ? "SELECT " ACC_COLS " FROM accounts WHERE id = $1 FOR UPDATE"
         : "SELECT " ACC_COLS " FROM accounts WHERE id = $1", 1, p);
-    if (!acc_ok(res)) {
+    if (!http_res_ok(res)) {
         *st = http_db_fail(r, res, "account lookup");
         return NULL;
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
-        acc_rollback(r);
+        http_rollback(r);
         *st = http_error(r, 404, "not_found", "no account %s", ids);
         return NULL;
     }
@@ -666,7 +627,7 @@ static int accounts_get(http_req_t *r)
     int64_t id = acc_path_id(r, "");
     char ids[24];
 
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such account");
@@ -675,9 +636,9 @@ static int accounts_get(http_req_t *r)
     if (o == NULL)
         return st;
     const char *p[1] = { ids };
-    PGresult *res = acc_exec(r, "SELECT " EXT_COLS " FROM extensions "
+    PGresult *res = http_exec(r, "SELECT " EXT_COLS " FROM extensions "
                              "WHERE account_id = $1 ORDER BY id", 1, p);
-    if (!acc_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(o);
         return http_db_fail(r, res, "account extensions");
     }
@@ -696,9 +657,9 @@ static int acc_plan_currency(http_req_t *r, const char *plan, char cur[4],
                              int *st)
 {
     const char *p[1] = { plan };
-    PGresult *res = acc_exec(r, "SELECT currency FROM rate_plans "
+    PGresult *res = http_exec(r, "SELECT currency FROM rate_plans "
                              "WHERE id = $1", 1, p);
-    if (!acc_ok(res)) {
+    if (!http_res_ok(res)) {
         *st = http_db_fail(r, res, "plan lookup");
         return -1;
     }
@@ -738,7 +699,7 @@ static int accounts_create(http_req_t *r)
     char planb[24], creditb[24], lowb[24], plancur[4];
     int st, low_null, email_null;
 
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (http_read_json(r, 0, &body) != 0)
         return r->status;
@@ -777,7 +738,7 @@ static int accounts_create(http_req_t *r)
     if (found < 0)
         goto out;
     if (found == 1) {
-        acc_rollback(r);
+        http_rollback(r);
         st = http_error(r, 422, "validation", "plan_id: no rate plan %s",
                         plan);
         goto out;
@@ -785,7 +746,7 @@ static int accounts_create(http_req_t *r)
     if (cur == NULL)
         cur = plancur;
     else if (strcmp(cur, plancur) != 0) {
-        acc_rollback(r);
+        http_rollback(r);
         st = http_error(r, 422, "validation", "currency: plan %s is priced "
                         "in %s", plan, plancur);
         goto out;
@@ -793,24 +754,24 @@ static int accounts_create(http_req_t *r)
     /* The opening balance is 0: money enters only through recharges. */
     const char *p[9] = { code, name, type, cur, plan, credit ? credit : "0",
                          low, status ? status : "active", email };
-    PGresult *res = acc_exec(r,
+    PGresult *res = http_exec(r,
         "INSERT INTO accounts (code, name, type, balance, currency, plan_id, "
         "credit_limit, low_balance_threshold, status, notify_email) "
         "VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9) RETURNING " ACC_COLS,
         9, p);
-    if (!acc_ok(res)) {
-        if (acc_sqlstate_is(res, "23505")
-            && acc_constraint_is(res, "accounts_code_key")) {
+    if (!http_res_ok(res)) {
+        if (http_sqlstate_is(res, "23505")
+            && http_constraint_is(res, "accounts_code_key")) {
             PQclear(res);
-            acc_rollback(r);
+            http_rollback(r);
             st = http_error(r, 409, "conflict", "account code %s is taken",
                             code);
-        } else if (acc_sqlstate_is(res, "23514")
-                   || acc_sqlstate_is(res, "23503")) {
+        } else if (http_sqlstate_is(res, "23514")
+                   || http_sqlstate_is(res, "23503")) {
             LOG_INFO("api", "account insert refused: %s",
                      PQresultErrorMessage(res));
             PQclear(res);
-            acc_rollback(r);
+            http_rollback(r);
             st = http_error(r, 422, "validation", "account refused by the "
                             "database's checks");
         } else {
@@ -870,7 +831,7 @@ static int accounts_apply(http_req_t *r, int64_t id, const acc_change_t *c,
             json_decref(before);
             if (found < 0)
                 return st;
-            acc_rollback(r);
+            http_rollback(r);
             return http_error(r, 422, "validation", found == 1
                               ? "plan_id: no such rate plan"
                               : "plan_id: the plan is priced in another "
@@ -880,7 +841,7 @@ static int accounts_apply(http_req_t *r, int64_t id, const acc_change_t *c,
     const char *p[9] = { ids, c->name, c->status, c->credit, c->low,
                          c->low_set ? "true" : "false", c->plan, c->email,
                          c->email_set ? "true" : "false" };
-    PGresult *res = acc_exec(r,
+    PGresult *res = http_exec(r,
         "UPDATE accounts SET name = coalesce($2, name), "
         "status = coalesce($3, status), "
         "credit_limit = coalesce($4::bigint, credit_limit), "
@@ -889,11 +850,11 @@ static int accounts_apply(http_req_t *r, int64_t id, const acc_change_t *c,
         "plan_id = coalesce($7::bigint, plan_id), "
         "notify_email = CASE WHEN $9::boolean THEN $8 ELSE notify_email END "
         "WHERE id = $1 RETURNING " ACC_COLS, 9, p);
-    if (!acc_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(before);
-        if (acc_sqlstate_is(res, "23514") || acc_sqlstate_is(res, "23503")) {
+        if (http_sqlstate_is(res, "23514") || http_sqlstate_is(res, "23503")) {
             PQclear(res);
-            acc_rollback(r);
+            http_rollback(r);
             return http_error(r, 422, "validation", "change refused by the "
                               "database's checks");
         }
@@ -924,7 +885,7 @@ static int accounts_patch(http_req_t *r)
     int st, low_null, email_null;
     int64_t id = acc_path_id(r, "");
 
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such account");
@@ -964,7 +925,7 @@ static int accounts_delete(http_req_t *r)
 {
     int st;
     int64_t id = acc_path_id(r, "");
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such account");
@@ -981,7 +942,7 @@ static int extensions_list(http_req_t *r)
     int64_t acc_id, after, limit;
     int st;
 
-    if ((st = acc_start(r)) != 0
+    if ((st = http_pg_start(r)) != 0
         || (st = acc_param_text(r, "q", qb, &q)) != 0
         || (st = acc_param_int(r, "account_id", 1, INT64_MAX, 0,
                                &acc_id)) != 0
@@ -996,14 +957,14 @@ static int extensions_list(http_req_t *r)
     snprintf(ab, sizeof ab, "%" PRId64, after);
     snprintf(lb, sizeof lb, "%" PRId64, limit + 1);
     const char *p[4] = { acc, q, ab, lb };
-    PGresult *res = acc_exec(r,
+    PGresult *res = http_exec(r,
         "SELECT " EXT_COLS " FROM extensions "
         "WHERE ($1::bigint IS NULL OR account_id = $1) "
         "AND ($2::text IS NULL OR position(lower($2) IN lower(number)) > 0 "
         "     OR position(lower($2) IN lower(coalesce(user_name, ''))) > 0 "
         "     OR position(lower($2) IN lower(coalesce(department, ''))) > 0) "
         "AND id > $3::bigint ORDER BY id LIMIT $4::bigint", 4, p);
-    if (!acc_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "extension list");
     json_t *arr;
     json_t *o = acc_page(res, limit, "extensions", ext_json, &arr);
@@ -1015,16 +976,16 @@ static int extensions_list(http_req_t *r)
 static json_t *ext_fetch(http_req_t *r, const char *ids, int lock, int *st)
 {
     const char *p[1] = { ids };
-    PGresult *res = acc_exec(r, lock
+    PGresult *res = http_exec(r, lock
         ? "SELECT " EXT_COLS " FROM extensions WHERE id = $1 FOR UPDATE"
         : "SELECT " EXT_COLS " FROM extensions WHERE id = $1", 1, p);
-    if (!acc_ok(res)) {
+    if (!http_res_ok(res)) {
         *st = http_db_fail(r, res, "extension lookup");
         return NULL;
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
-        acc_rollback(r);
+        http_rollback(r);
         *st = http_error(r, 404, "not_found", "no extension %s", ids);
         return NULL;
     }
@@ -1038,7 +999,7 @@ static int extensions_get(http_req_t *r)
     int st;
     char ids[24];
     int64_t id = acc_path_id(r, "");
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such extension");
@@ -1099,21 +1060,21 @@ static int ext_read(http_req_t *r, json_t *body, int create, ext_in_t *e)
  * failure. Consumes res. */
 static int ext_write_fail(http_req_t *r, PGresult *res, const char *what)
 {
-    if (acc_sqlstate_is(res, "23505")
-        && acc_constraint_is(res, "extensions_number_key")) {
+    if (http_sqlstate_is(res, "23505")
+        && http_constraint_is(res, "extensions_number_key")) {
         PQclear(res);
-        acc_rollback(r);
+        http_rollback(r);
         return http_error(r, 409, "conflict", "the number is taken");
     }
-    if (acc_sqlstate_is(res, "23503")) {
+    if (http_sqlstate_is(res, "23503")) {
         PQclear(res);
-        acc_rollback(r);
+        http_rollback(r);
         return http_error(r, 422, "validation", "account_id: no such "
                           "account");
     }
-    if (acc_sqlstate_is(res, "23514")) {
+    if (http_sqlstate_is(res, "23514")) {
         PQclear(res);
-        acc_rollback(r);
+        http_rollback(r);
         return http_error(r, 422, "validation", "refused by the database's "
                           "checks");
     }
@@ -1126,7 +1087,7 @@ static int extensions_create(http_req_t *r)
     ext_in_t e;
     int st;
 
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (http_read_json(r, 0, &body) != 0)
         return r->status;
@@ -1137,11 +1098,11 @@ static int extensions_create(http_req_t *r)
     const char *p[7] = { e.number, e.account, e.user, e.dept,
                          e.active ? e.active : "true", e.limit,
                          e.level ? e.level : "0" };
-    PGresult *res = acc_exec(r,
+    PGresult *res = http_exec(r,
         "INSERT INTO extensions (number, account_id, user_name, department, "
         "active, monthly_limit, authorization_level) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING " EXT_COLS, 7, p);
-    if (!acc_ok(res)) {
+    if (!http_res_ok(res)) {
         st = ext_write_fail(r, res, "extension insert");
         json_decref(body);
         return st;
@@ -1179,7 +1140,7 @@ static int extensions_apply(http_req_t *r, int64_t id, const ext_in_t *e,
         e->dept, (e->dept || e->dept_null) ? "true" : "false",
         e->active, e->limit, (e->limit || e->limit_null) ? "true" : "false",
         e->level };
-    PGresult *res = acc_exec(r,
+    PGresult *res = http_exec(r,
         "UPDATE extensions SET number = coalesce($2, number), "
         "account_id = coalesce($3::bigint, account_id), "
         "user_name = CASE WHEN $5::boolean THEN $4 ELSE user_name END, "
@@ -1189,7 +1150,7 @@ static int extensions_apply(http_req_t *r, int64_t id, const ext_in_t *e,
         "ELSE monthly_limit END, "
         "authorization_level = coalesce($11::int, authorization_level) "
         "WHERE id = $1 RETURNING " EXT_COLS, 11, p);
-    if (!acc_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(before);
         return ext_write_fail(r, res, "extension update");
     }
@@ -1219,7 +1180,7 @@ static int extensions_patch(http_req_t *r)
     int st;
     int64_t id = acc_path_id(r, "");
 
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such extension");
@@ -1236,7 +1197,7 @@ static int extensions_delete(http_req_t *r)
     ext_in_t e;
     int st;
     int64_t id = acc_path_id(r, "");
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such extension");
@@ -1274,7 +1235,7 @@ static int extensions_pin_set(http_req_t *r)
     int st;
     int64_t id = acc_path_id(r, "/pin");
 
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such extension");
@@ -1290,20 +1251,20 @@ static int extensions_pin_set(http_req_t *r)
     if ((st = acc_begin(r)) != 0)
         return st;
     const char *p[2] = { ids, hash };
-    PGresult *res = acc_exec(r, "UPDATE extensions SET pin_hash = $2 "
+    PGresult *res = http_exec(r, "UPDATE extensions SET pin_hash = $2 "
                              "WHERE id = $1", 2, p);
-    if (!acc_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "PIN update");
     int found = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
     if (!found) {
-        acc_rollback(r);
+        http_rollback(r);
         return http_error(r, 404, "not_found", "no extension %s", ids);
     }
     /* a new PIN starts a clean count (and lifts a lock) */
-    res = acc_exec(r, "DELETE FROM pin_attempts WHERE extension_id = $1", 1,
+    res = http_exec(r, "DELETE FROM pin_attempts WHERE extension_id = $1", 1,
                    p);
-    if (!acc_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "PIN attempts reset");
     PQclear(res);
     char object[40];
@@ -1352,7 +1313,7 @@ static int extensions_pin_verify(http_req_t *r)
     int st;
     int64_t id = acc_path_id(r, "/pin/verify");
 
-    if ((st = acc_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such path");
@@ -1365,8 +1326,8 @@ static int extensions_pin_verify(http_req_t *r)
     snprintf(ids, sizeof ids, "%" PRId64, id);
     snprintf(maxf, sizeof maxf, "%d", PIN_MAX_FAILURES);
     const char *p[3] = { ids, maxf, PIN_LOCK_SECONDS };
-    PGresult *res = acc_exec(r, PIN_ATTEMPT_SQL, 3, p);
-    if (!acc_ok(res)) {
+    PGresult *res = http_exec(r, PIN_ATTEMPT_SQL, 3, p);
+    if (!http_res_ok(res)) {
         json_decref(body);
         return http_db_fail(r, res, "PIN attempt");
     }
@@ -1393,9 +1354,9 @@ static int extensions_pin_verify(http_req_t *r)
     json_decref(body);
     if (valid) {
         const char *q[1] = { ids };
-        res = acc_exec(r, "DELETE FROM pin_attempts WHERE extension_id = $1",
+        res = http_exec(r, "DELETE FROM pin_attempts WHERE extension_id = $1",
                        1, q);
-        if (!acc_ok(res))
+        if (!http_res_ok(res))
             return http_db_fail(r, res, "PIN attempts reset");
         PQclear(res);
     } else if (locks) {

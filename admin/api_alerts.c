@@ -41,13 +41,6 @@
 #define NOTIF_TS(col) "to_char(" col " AT TIME ZONE 'UTC', " \
                       "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-static int notif_start(http_req_t *r)
-{
-    if (r->rd != NULL)
-        qsbr_offline(r->rd);
-    return r->db == NULL ? http_unavailable(r) : 0;
-}
-
 /* ---- GET /api/v1/notifications ------------------------------------------- */
 
 typedef struct notif_q {
@@ -140,7 +133,7 @@ static int notif_list(http_req_t *r)
 {
     notif_q_t q;
     int st = notif_parse(r, &q);
-    if (st != 0 || (st = notif_start(r)) != 0)
+    if (st != 0 || (st = http_pg_start(r)) != 0)
         return st;
     const char *p[5] = { q.has_state ? q.state : NULL,
                          q.has_kind ? q.kind : NULL,
@@ -193,7 +186,7 @@ static json_t *notif_test_payload(const http_req_t *r)
 
 static int notif_test(http_req_t *r)
 {
-    int st = notif_start(r);
+    int st = http_pg_start(r);
     if (st != 0)
         return st;
     int ch = alert_channels();

@@ -129,24 +129,6 @@ static void login_clear(const char *key)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static int auth_sqlstate_is(const PGresult *res, const char *state)
-{
-    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    return s != NULL && strcmp(s, state) == 0;
-}
-
-static PGresult *auth_exec(http_req_t *r, const char *sql, int n,
-                           const char *const *p)
-{
-    return PQexecParams(r->db, sql, n, NULL, p, NULL, NULL, 0);
-}
-
-static int auth_ok(const PGresult *res)
-{
-    ExecStatusType st = PQresultStatus(res);
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-}
-
 /* users.username: 1..64 bytes, no blank or control character. */
 static int auth_username_ok(const char *s, size_t len)
 {
@@ -224,10 +206,10 @@ static int auth_login(http_req_t *r)
         return r->status;
     }
     const char *p1[1] = { user };
-    PGresult *res = auth_exec(r,
+    PGresult *res = http_exec(r,
         "SELECT id, username, role, password_hash FROM users "
         "WHERE lower(username) = lower($1) AND active", 1, p1);
-    if (!auth_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(body);
         return http_db_fail(r, res, "login lookup");
     }
@@ -253,12 +235,12 @@ static int auth_login(http_req_t *r)
     snprintf(hours, sizeof hours, "%" PRId64,
              r->ctx->conf->admin_session_hours);
     const char *p3[3] = { th, uid, hours };
-    res = auth_exec(r,
+    res = http_exec(r,
         "INSERT INTO sessions (token_hash, user_id, expires_at) "
         "VALUES ($1, $2, now() + make_interval(hours => $3::int)) "
         "RETURNING to_char(expires_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", 3, p3);
-    if (!auth_ok(res) || PQntuples(res) != 1) {
+    if (!http_res_ok(res) || PQntuples(res) != 1) {
         json_decref(ujson);
         return http_db_fail(r, res, "session insert");
     }
@@ -280,9 +262,9 @@ static int auth_logout(http_req_t *r)
 {
     const char *p[1] = { r->session };
     http_session_forget(r->session);
-    PGresult *res = auth_exec(r, "DELETE FROM sessions WHERE token_hash = $1",
+    PGresult *res = http_exec(r, "DELETE FROM sessions WHERE token_hash = $1",
                               1, p);
-    if (!auth_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "logout");
     PQclear(res);
     http_audit(r, "logout", NULL, NULL);
@@ -352,13 +334,13 @@ static int users_create(http_req_t *r)
     }
     const char *p[3] = { user, hash, role };
     PQclear(PQexec(r->db, "BEGIN"));
-    PGresult *res = auth_exec(r,
+    PGresult *res = http_exec(r,
         "INSERT INTO users (username, password_hash, role) "
         "VALUES ($1, $2, $3) RETURNING id, username, role", 3, p);
-    if (!auth_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(body);
-        if (auth_sqlstate_is(res, "23505") || auth_sqlstate_is(res, "23514")) {
-            int dup = auth_sqlstate_is(res, "23505");
+        if (http_sqlstate_is(res, "23505") || http_sqlstate_is(res, "23514")) {
+            int dup = http_sqlstate_is(res, "23505");
             PQclear(res);
             PQclear(PQexec(r->db, "ROLLBACK"));
             return dup ? http_error(r, 409, "conflict", "username already "
@@ -381,7 +363,7 @@ static int users_create(http_req_t *r)
         return http_error(r, 500, "internal", "audit failed");
     }
     res = PQexec(r->db, "COMMIT");
-    if (!auth_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(u);
         return http_db_fail(r, res, "user commit");
     }
@@ -392,11 +374,11 @@ static int users_create(http_req_t *r)
 
 static int users_list(http_req_t *r)
 {
-    PGresult *res = auth_exec(r,
+    PGresult *res = http_exec(r,
         "SELECT id, username, role, active, "
         "to_char(created_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM users ORDER BY id", 0, NULL);
-    if (!auth_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "user list");
     json_t *arr = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
@@ -432,12 +414,12 @@ static int users_change(http_req_t *r, int64_t id, const char *role,
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *p[4] = { ids, role, hash, active };
     PQclear(PQexec(r->db, "BEGIN"));
-    PGresult *res = auth_exec(r,
+    PGresult *res = http_exec(r,
         "UPDATE users SET role = coalesce($2, role), "
         "password_hash = coalesce($3, password_hash), "
         "active = coalesce($4::boolean, active) WHERE id = $1 "
         "RETURNING id, username, role, active", 4, p);
-    if (!auth_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(details);
         return http_db_fail(r, res, "user update");
     }
@@ -454,8 +436,8 @@ static int users_change(http_req_t *r, int64_t id, const char *role,
     if (hash != NULL || (active != NULL && active[0] == 'f')) {
         const char *p1[1] = { ids };
         http_session_forget_all();
-        res = auth_exec(r, "DELETE FROM sessions WHERE user_id = $1", 1, p1);
-        if (!auth_ok(res)) {
+        res = http_exec(r, "DELETE FROM sessions WHERE user_id = $1", 1, p1);
+        if (!http_res_ok(res)) {
             json_decref(u);
             json_decref(details);
             return http_db_fail(r, res, "user sessions");
@@ -470,7 +452,7 @@ static int users_change(http_req_t *r, int64_t id, const char *role,
         return http_error(r, 500, "internal", "audit failed");
     }
     res = PQexec(r->db, "COMMIT");
-    if (!auth_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(u);
         return http_db_fail(r, res, "user commit");
     }

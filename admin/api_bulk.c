@@ -647,11 +647,11 @@ static json_t *bulk_batch_json(const PGresult *res, int i)
 static json_t *bulk_rows_json(http_req_t *r, const char *ids)
 {
     const char *p[1] = { ids };
-    PGresult *res = money_exec(r, "SELECT line, account, coalesce(account_id, "
+    PGresult *res = http_exec(r, "SELECT line, account, coalesce(account_id, "
         "0), coalesce(amount::text, ''), amount_text, reason, status, error, "
         "balance_after FROM bulk_rows WHERE batch_id = $1 ORDER BY line",
         1, p);
-    if (!money_ok(res)) {
+    if (!http_res_ok(res)) {
         LOG_ERROR("api", 0, "bulk rows: %s", PQerrorMessage(r->db));
         PQclear(res);
         return NULL;
@@ -684,8 +684,8 @@ static json_t *bulk_load(http_req_t *r, const char *where, const char *v,
     snprintf(sql, sizeof sql, "SELECT " BULK_BATCH_COLS " FROM bulk_batches "
              "WHERE %s = $1", strcmp(where, "id") == 0 ? "id" : "key");
     const char *p[1] = { v };
-    PGresult *res = money_exec(r, sql, 1, p);
-    *err = !money_ok(res);
+    PGresult *res = http_exec(r, sql, 1, p);
+    *err = !http_res_ok(res);
     if (*err)
         LOG_ERROR("api", 0, "bulk batch: %s", PQerrorMessage(r->db));
     if (*err || PQntuples(res) == 0) {
@@ -819,11 +819,11 @@ static int64_t bulk_store(http_req_t *r, const bulk_req_t *q,
                           nt, nv, ni, tot, r->user, pid };
     if (money_run(r, "bulk begin", "BEGIN", 0, NULL) != 0)
         return 0;
-    PGresult *res = money_exec(r, "INSERT INTO bulk_batches (key, mode, "
+    PGresult *res = http_exec(r, "INSERT INTO bulk_batches (key, mode, "
         "format, file_hash, state, rows_total, rows_valid, rows_invalid, "
         "total_amount, actor, owner_pid) VALUES ($1, $2, $3, $4, 'applying', "
         "$5, $6, $7, $8, $9, $10) RETURNING id", 10, p);
-    if (money_ok(res) && PQntuples(res) == 1)
+    if (http_res_ok(res) && PQntuples(res) == 1)
         snprintf(ids, sizeof ids, "%s", PQgetvalue(res, 0, 0));
     else
         LOG_ERROR("api", 0, "bulk batch insert: %s", PQerrorMessage(r->db));
@@ -899,11 +899,11 @@ static int bulk_in_ledger(http_req_t *r, const money_req_t *q,
     unsigned ring = 0;
     snprintf(ids, sizeof ids, "%" PRId64, q->acct_id);
     const char *p[2] = { q->key, ids };
-    PGresult *res = money_exec(r, "SELECT balance_after, journal, "
+    PGresult *res = http_exec(r, "SELECT balance_after, journal, "
         "journal_seq FROM ledger WHERE reference = $1 AND kind = 'recharge' "
         "AND account_id = $2 AND NOT EXISTS (SELECT 1 FROM idempotency_keys "
         "WHERE key = $1)", 2, p);
-    if (!money_ok(res)) {
+    if (!http_res_ok(res)) {
         LOG_ERROR("api", 0, "bulk ledger search: %s", PQerrorMessage(r->db));
         PQclear(res);
         return -1;
@@ -1009,12 +1009,12 @@ static int bulk_apply_row(http_req_t *r, bulk_run_t *u, PGresult *res, int i)
 static int bulk_report(http_req_t *r, const bulk_run_t *u)
 {
     const char *p[1] = { u->ids };
-    PGresult *res = money_exec(r, "SELECT b.key, b.state, b.mode, "
+    PGresult *res = http_exec(r, "SELECT b.key, b.state, b.mode, "
         "b.rows_total, b.rows_applied, (SELECT count(*) FROM bulk_rows w "
         "WHERE w.batch_id = b.id AND w.status = 'failed'), (SELECT "
         "coalesce(sum(w.amount), 0) FROM bulk_rows w WHERE w.batch_id = b.id "
         "AND w.status = 'applied') FROM bulk_batches b WHERE b.id = $1", 1, p);
-    if (!money_ok(res) || PQntuples(res) != 1) {
+    if (!http_res_ok(res) || PQntuples(res) != 1) {
         LOG_ERROR("api", 0, "bulk %s report: %s", u->ids,
                   PQerrorMessage(r->db));
         PQclear(res);
@@ -1079,10 +1079,10 @@ static int bulk_apply(http_req_t *r, int64_t id, const char *key,
     u.actor = actor;
     snprintf(u.ids, sizeof u.ids, "%" PRId64, id);
     const char *p[1] = { u.ids };
-    PGresult *res = money_exec(r, "SELECT line, account_id, amount, reason "
+    PGresult *res = http_exec(r, "SELECT line, account_id, amount, reason "
                                "FROM bulk_rows WHERE batch_id = $1 AND "
                                "status = 'valid' ORDER BY line", 1, p);
-    if (!money_ok(res)) {
+    if (!http_res_ok(res)) {
         LOG_ERROR("api", 0, "bulk rows: %s", PQerrorMessage(r->db));
         PQclear(res);
         snprintf(why, cap, "PostgreSQL failed");
@@ -1117,10 +1117,10 @@ static void bulk_resume_all(http_req_t *r)
 {
     if (__atomic_load_n(&bulk_resumed, __ATOMIC_ACQUIRE) || r->db == NULL)
         return;
-    PGresult *res = money_exec(r, "SELECT id, key, actor FROM bulk_batches "
+    PGresult *res = http_exec(r, "SELECT id, key, actor FROM bulk_batches "
                                "WHERE state = 'applying' ORDER BY id", 0,
                                NULL);
-    if (!money_ok(res)) {
+    if (!http_res_ok(res)) {
         LOG_ERROR("api", 0, "bulk resume: %s", PQerrorMessage(r->db));
         PQclear(res);
         return;
@@ -1208,9 +1208,9 @@ static int bulk_locked(http_req_t *r, const bulk_req_t *q,
 {
     char why[160];
     const char *p[1] = { q->key };
-    PGresult *res = money_exec(r, "SELECT id, file_hash, state, actor FROM "
+    PGresult *res = http_exec(r, "SELECT id, file_hash, state, actor FROM "
                                "bulk_batches WHERE key = $1", 1, p);
-    if (!money_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "bulk key lookup");
     if (PQntuples(res) == 1) {
         int same = strcmp(PQgetvalue(res, 0, 1), q->hash) == 0;
@@ -1327,10 +1327,10 @@ static int bulk_list(http_req_t *r)
     snprintf(l, sizeof l, "%lld", lim);
     snprintf(b, sizeof b, "%lld", before);
     const char *p[2] = { before > 0 ? b : NULL, l };
-    PGresult *res = money_exec(r, "SELECT " BULK_BATCH_COLS " FROM "
+    PGresult *res = http_exec(r, "SELECT " BULK_BATCH_COLS " FROM "
         "bulk_batches WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC "
         "LIMIT $2", 2, p);
-    if (!money_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "bulk list");
     json_t *arr = json_array();
     int n = PQntuples(res);

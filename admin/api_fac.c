@@ -101,48 +101,10 @@
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static PGresult *fac_exec(http_req_t *r, const char *sql, int n,
-                          const char *const *p)
-{
-    return PQexecParams(r->db, sql, n, NULL, p, NULL, NULL, 0);
-}
-
-static int fac_ok(const PGresult *res)
-{
-    ExecStatusType st = PQresultStatus(res);
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-}
-
-static void fac_rollback(http_req_t *r)
-{
-    if (PQtransactionStatus(r->db) != PQTRANS_IDLE)
-        PQclear(PQexec(r->db, "ROLLBACK"));
-}
-
-static int fac_state_is(const PGresult *res, const char *state)
-{
-    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    return s != NULL && strcmp(s, state) == 0;
-}
-
-static int fac_constraint_is(const PGresult *res, const char *name)
-{
-    const char *s = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
-    return s != NULL && strcmp(s, name) == 0;
-}
-
-/* PostgreSQL needed, reader offline. 0, or the status sent. */
-static int fac_start(http_req_t *r)
-{
-    if (r->rd != NULL)
-        qsbr_offline(r->rd);
-    return r->db == NULL ? http_unavailable(r) : 0;
-}
-
 static int fac_simple(http_req_t *r, const char *sql, const char *what)
 {
     PGresult *res = PQexec(r->db, sql);
-    if (!fac_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, what);
     PQclear(res);
     return 0;
@@ -153,7 +115,7 @@ static int fac_audit_commit(http_req_t *r, const char *action,
                             const char *object, json_t *details)
 {
     if (http_audit(r, action, object, details) != 0) {
-        fac_rollback(r);
+        http_rollback(r);
         return http_error(r, 500, "internal", "audit failed: nothing "
                           "changed");
     }
@@ -220,16 +182,16 @@ static json_t *fac_json(const PGresult *res, int i)
 static json_t *fac_fetch(http_req_t *r, const char *ids, int lock, int *st)
 {
     const char *p[1] = { ids };
-    PGresult *res = fac_exec(r, lock
+    PGresult *res = http_exec(r, lock
         ? "SELECT " FAC_COLS " FROM fac_codes WHERE id = $1 FOR UPDATE"
         : "SELECT " FAC_COLS " FROM fac_codes WHERE id = $1", 1, p);
-    if (!fac_ok(res)) {
+    if (!http_res_ok(res)) {
         *st = http_db_fail(r, res, "FAC lookup");
         return NULL;
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
-        fac_rollback(r);
+        http_rollback(r);
         *st = http_error(r, 404, "not_found", "no FAC %s", ids);
         return NULL;
     }
@@ -312,10 +274,10 @@ typedef struct fac_target {
 static int fac_target(http_req_t *r, const char *ids, fac_target_t *t)
 {
     const char *p[1] = { ids };
-    PGresult *res = fac_exec(r, "SELECT name, authorization_level, active, "
+    PGresult *res = http_exec(r, "SELECT name, authorization_level, active, "
         "cucm_name, pending_code, change_seq, axl_state = 'synced' "
         "FROM fac_codes WHERE id = $1", 1, p);
-    if (!fac_ok(res)) {
+    if (!http_res_ok(res)) {
         LOG_ERROR("fac", 0, "FAC %s: push read: %s", ids,
                   PQerrorMessage(r->db));
         PQclear(res);
@@ -373,7 +335,7 @@ static void fac_record_ok(http_req_t *r, const char *ids,
 {
     const char *p[5] = { ids, cucm_name, uuid, t->seq,
                          cucm_name == NULL || *uuid ? "t" : "f" };
-    PGresult *res = fac_exec(r, "UPDATE fac_codes SET cucm_name = $2, "
+    PGresult *res = http_exec(r, "UPDATE fac_codes SET cucm_name = $2, "
         "cucm_uuid = CASE WHEN $5::boolean THEN nullif($3, '') "
         "ELSE cucm_uuid END, pushed_at = now(), push_error = NULL, "
         "push_attempts = push_attempts + 1, "
@@ -381,7 +343,7 @@ static void fac_record_ok(http_req_t *r, const char *ids,
         "ELSE axl_state END, "
         "pending_code = CASE WHEN change_seq = $4::bigint THEN NULL "
         "ELSE pending_code END WHERE id = $1", 5, p);
-    if (!fac_ok(res))
+    if (!http_res_ok(res))
         LOG_ERROR("fac", 0, "FAC %s: recording the push: %s", ids,
                   PQerrorMessage(r->db));
     PQclear(res);
@@ -391,10 +353,10 @@ static void fac_record_fail(http_req_t *r, const char *ids,
                             const fac_target_t *t, const char *err)
 {
     const char *p[3] = { ids, err, t->seq };
-    PGresult *res = fac_exec(r, "UPDATE fac_codes SET axl_state = 'failed', "
+    PGresult *res = http_exec(r, "UPDATE fac_codes SET axl_state = 'failed', "
         "push_error = $2, push_attempts = push_attempts + 1 "
         "WHERE id = $1 AND change_seq = $3::bigint", 3, p);
-    if (!fac_ok(res))
+    if (!http_res_ok(res))
         LOG_ERROR("fac", 0, "FAC %s: recording the failed push: %s", ids,
                   PQerrorMessage(r->db));
     PQclear(res);
@@ -415,8 +377,8 @@ static int fac_push(http_req_t *r, const char *ids)
     int cf = axl_configure(r->ctx->conf, &k, err, sizeof err);
     if (cf == 0)
         return 0;
-    PGresult *res = fac_exec(r, FAC_LOCK_SQL, 1, p);
-    int locked = fac_ok(res);
+    PGresult *res = http_exec(r, FAC_LOCK_SQL, 1, p);
+    int locked = http_res_ok(res);
     if (!locked)
         LOG_ERROR("fac", 0, "FAC %s: push lock: %s", ids,
                   PQerrorMessage(r->db));
@@ -436,7 +398,7 @@ static int fac_push(http_req_t *r, const char *ids)
     sodium_memzero(t.code, sizeof t.code);
     sodium_memzero(&k, sizeof k);
     if (locked)
-        PQclear(fac_exec(r, FAC_UNLOCK_SQL, 1, p));
+        PQclear(http_exec(r, FAC_UNLOCK_SQL, 1, p));
     return go < 0 ? FAC_EDB : rc;
 }
 
@@ -594,22 +556,22 @@ static int fac_read(http_req_t *r, json_t *body, int create, fac_in_t *f)
 static int fac_write_fail(http_req_t *r, PGresult *res, const char *what)
 {
     int st = 0;
-    if (fac_state_is(res, "23505")
-        && fac_constraint_is(res, "fac_codes_name_lower_key"))
+    if (http_sqlstate_is(res, "23505")
+        && http_constraint_is(res, "fac_codes_name_lower_key"))
         st = http_error(r, 409, "conflict", "the FAC name is taken (names "
                         "are unique whatever their case)");
-    else if (fac_state_is(res, "23505")
-             && fac_constraint_is(res, "fac_codes_code_hash_key"))
+    else if (http_sqlstate_is(res, "23505")
+             && http_constraint_is(res, "fac_codes_code_hash_key"))
         st = http_error(r, 409, "conflict", "another FAC has this code");
-    else if (fac_state_is(res, "23503"))
+    else if (http_sqlstate_is(res, "23503"))
         st = http_error(r, 422, "validation", "account_id: no such account");
-    else if (fac_state_is(res, "23514"))
+    else if (http_sqlstate_is(res, "23514"))
         st = http_error(r, 422, "validation", "refused by the database's "
                         "checks");
     if (st == 0)
         return http_db_fail(r, res, what);
     PQclear(res);
-    fac_rollback(r);
+    http_rollback(r);
     return st;
 }
 
@@ -629,10 +591,10 @@ static int facs_insert(http_req_t *r, fac_in_t *f)
     const char *p[7] = { f->name, f->hash, f->level >= 0 ? f->levelb : "0",
                          f->account, f->active ? f->active : "true",
                          *f->box ? f->box : NULL, fac_axl_start_state(r) };
-    PGresult *res = fac_exec(r, "INSERT INTO fac_codes (name, code_hash, "
+    PGresult *res = http_exec(r, "INSERT INTO fac_codes (name, code_hash, "
         "authorization_level, account_id, active, pending_code, axl_state) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING " FAC_COLS, 7, p);
-    if (!fac_ok(res))
+    if (!http_res_ok(res))
         return fac_write_fail(r, res, "FAC insert");
     json_t *o = fac_json(res, 0);
     PQclear(res);
@@ -651,7 +613,7 @@ static int facs_create(http_req_t *r)
     json_t *body;
     fac_in_t f;
     int st;
-    if ((st = fac_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (http_read_json(r, 0, &body) != 0)
         return r->status;
@@ -697,7 +659,7 @@ static int facs_apply(http_req_t *r, const char *ids, const fac_in_t *f,
         f->level >= 0 ? f->levelb : NULL, f->account,
         (f->account || f->account_null) ? "true" : "false", f->active,
         *f->box ? f->box : NULL, cucm ? fac_axl_start_state(r) : NULL };
-    PGresult *res = fac_exec(r, "UPDATE fac_codes SET "
+    PGresult *res = http_exec(r, "UPDATE fac_codes SET "
         "name = coalesce($2, name), code_hash = coalesce($3, code_hash), "
         "authorization_level = coalesce($4::int, authorization_level), "
         "account_id = CASE WHEN $6::boolean THEN $5::bigint "
@@ -706,7 +668,7 @@ static int facs_apply(http_req_t *r, const char *ids, const fac_in_t *f,
         "axl_state = coalesce($9, axl_state), "
         "change_seq = change_seq + CASE WHEN $9 IS NULL THEN 0 ELSE 1 END "
         "WHERE id = $1 RETURNING " FAC_COLS, 9, p);
-    if (!fac_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(before);
         return fac_write_fail(r, res, "FAC update");
     }
@@ -731,7 +693,7 @@ static int facs_patch(http_req_t *r)
     char ids[24];
     int st;
     int64_t id = fac_path_id(r, "");
-    if ((st = fac_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such FAC");
@@ -751,7 +713,7 @@ static int facs_delete(http_req_t *r)
     char ids[24];
     int st;
     int64_t id = fac_path_id(r, "");
-    if ((st = fac_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such FAC");
@@ -769,7 +731,7 @@ static int facs_push(http_req_t *r)
     char ids[24], object[40];
     int st;
     int64_t id = fac_path_id(r, "/push");
-    if ((st = fac_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such path");
@@ -784,9 +746,9 @@ static int facs_push(http_req_t *r)
     json_decref(o);
     /* a local FAC (changed while AXL was off) becomes pending: pushed now */
     const char *p[1] = { ids };
-    PGresult *res = fac_exec(r, "UPDATE fac_codes SET axl_state = 'pending' "
+    PGresult *res = http_exec(r, "UPDATE fac_codes SET axl_state = 'pending' "
                              "WHERE id = $1 AND axl_state = 'local'", 1, p);
-    if (!fac_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "FAC push state");
     PQclear(res);
     snprintf(object, sizeof object, "fac:%s", ids);
@@ -803,16 +765,16 @@ static int facs_push(http_req_t *r)
 static int facs_push_all(http_req_t *r)
 {
     int st, synced = 0, failed = 0, stopped = 0;
-    if ((st = fac_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     const char *url = conf_str(r->ctx->conf, "axl.url");
     if (url == NULL || *url == '\0')
         return http_error(r, 422, "validation", "axl.url is not set: there "
                           "is no CUCM to push to");
     const char *p[1] = { FAC_PUSH_BATCH };
-    PGresult *res = fac_exec(r, "SELECT id FROM fac_codes WHERE axl_state "
+    PGresult *res = http_exec(r, "SELECT id FROM fac_codes WHERE axl_state "
         "IN ('pending', 'failed') ORDER BY id LIMIT $1::int", 1, p);
-    if (!fac_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "FAC push list");
     json_t *ids = json_array();
     for (int i = 0; i < PQntuples(res) && !stopped; i++) {
@@ -858,7 +820,7 @@ static int facs_list(http_req_t *r)
     char qb[FAC_PARAM_CAP], actb[8], accb[24], ab[24], lb[24];
     int64_t acc, after, limit;
     int st;
-    if ((st = fac_start(r)) != 0
+    if ((st = http_pg_start(r)) != 0
         || (st = fac_param_int(r, "account", 1, INT64_MAX, 0, &acc)) != 0
         || (st = fac_param_int(r, "after", 0, INT64_MAX, 0, &after)) != 0
         || (st = fac_param_int(r, "limit", 1, FAC_LIMIT_MAX, FAC_LIMIT_DEF,
@@ -877,12 +839,12 @@ static int facs_list(http_req_t *r)
     snprintf(lb, sizeof lb, "%" PRId64, limit + 1);
     const char *p[5] = { q != NULL && *q ? q : NULL, acc > 0 ? accb : NULL,
                          act, ab, lb };
-    PGresult *res = fac_exec(r, "SELECT " FAC_COLS " FROM fac_codes "
+    PGresult *res = http_exec(r, "SELECT " FAC_COLS " FROM fac_codes "
         "WHERE ($1::text IS NULL OR position(lower($1) IN lower(name)) > 0) "
         "AND ($2::bigint IS NULL OR account_id = $2) "
         "AND ($3::boolean IS NULL OR active = $3) "
         "AND id > $4::bigint ORDER BY id LIMIT $5::bigint", 5, p);
-    if (!fac_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "FAC list");
     int n = PQntuples(res), more = n > limit;
     if (more)
@@ -902,7 +864,7 @@ static int facs_get(http_req_t *r)
     char ids[24];
     int st;
     int64_t id = fac_path_id(r, "");
-    if ((st = fac_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
         return http_error(r, 404, "not_found", "no such FAC");
@@ -945,14 +907,14 @@ static int fac_import_one(http_req_t *r, const axl_fac_t *a, fac_import_t *m)
     snprintf(lv, sizeof lv, "%d", a->level);
     const char *p[4] = { a->name, hashed ? hash : NULL, lv, a->uuid };
     PQclear(PQexec(r->db, "SAVEPOINT fac_row"));
-    PGresult *res = fac_exec(r, FAC_UPSERT_SQL, 4, p);
-    if (!fac_ok(res)) {
+    PGresult *res = http_exec(r, FAC_UPSERT_SQL, 4, p);
+    if (!http_res_ok(res)) {
         LOG_INFO("fac", "import: FAC \"%s\" skipped: %s", a->name,
                  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
         PQclear(res);
         m->skipped++;
         res = PQexec(r->db, "ROLLBACK TO SAVEPOINT fac_row");
-        int ok = fac_ok(res);
+        int ok = http_res_ok(res);
         return ok ? (PQclear(res), 0) : http_db_fail(r, res, "FAC import");
     }
     json_array_append_new(m->ids, json_integer(fac_i64(res, 0, 0)));
@@ -975,9 +937,9 @@ static json_t *fac_import_rows(http_req_t *r, json_t *ids)
     list[0] = '{';
     list[strlen(list) - 1] = '}';
     const char *p[1] = { list };
-    PGresult *res = fac_exec(r, "SELECT " FAC_COLS " FROM fac_codes "
+    PGresult *res = http_exec(r, "SELECT " FAC_COLS " FROM fac_codes "
                              "WHERE id = ANY($1::bigint[]) ORDER BY id", 1, p);
-    for (int i = 0; fac_ok(res) && i < PQntuples(res); i++)
+    for (int i = 0; http_res_ok(res) && i < PQntuples(res); i++)
         json_array_append_new(arr, fac_json(res, i));
     PQclear(res);
     free(list);
@@ -1019,7 +981,7 @@ static int facs_import(http_req_t *r)
     size_t n;
     char err[AXL_ERR_CAP] = "";
     int st;
-    if ((st = fac_start(r)) != 0)
+    if ((st = http_pg_start(r)) != 0)
         return st;
     int cf = axl_configure(r->ctx->conf, &k, err, sizeof err);
     if (cf == 0)
@@ -1135,9 +1097,9 @@ static json_t *fac_report_row(const PGresult *res, int i)
 /* A cancelled report (statement_timeout) is 503 timeout; else as usual. */
 static int fac_report_fail(http_req_t *r, PGresult *res)
 {
-    if (fac_state_is(res, "57014")) {
+    if (http_sqlstate_is(res, "57014")) {
         PQclear(res);
-        fac_rollback(r);
+        http_rollback(r);
         return http_error(r, 503, "timeout", "the FAC report took over "
                           "%lld ms: narrow the range", (long long)
                           r->ctx->conf->admin_report_timeout_ms);
@@ -1149,15 +1111,15 @@ static int facs_report(http_req_t *r)
 {
     char from[40], to[40], sql[96];
     int st;
-    if ((st = fac_start(r)) != 0 || (st = fac_range(r, from, to)) != 0)
+    if ((st = http_pg_start(r)) != 0 || (st = fac_range(r, from, to)) != 0)
         return st;
     snprintf(sql, sizeof sql, "BEGIN READ ONLY; SET LOCAL statement_timeout "
              "= %lld", (long long)r->ctx->conf->admin_report_timeout_ms);
     if ((st = fac_simple(r, sql, "FAC report begin")) != 0)
         return st;
     const char *p[2] = { from, to };
-    PGresult *res = fac_exec(r, FAC_REPORT_SQL, 2, p);
-    if (!fac_ok(res))
+    PGresult *res = http_exec(r, FAC_REPORT_SQL, 2, p);
+    if (!http_res_ok(res))
         return fac_report_fail(r, res);
     PQclear(PQexec(r->db, "COMMIT"));
     json_t *rows = json_array();

@@ -577,7 +577,7 @@ static int ingest_find_rejects(http_req_t *r, const char *kinds,
     snprintf(sql, sizeof sql, "SELECT record FROM journal_rejects WHERE "
              "kind IN (%s) AND state = 2", kinds);
     PGresult *res = PQexecParams(r->db, sql, 0, NULL, NULL, NULL, NULL, 1);
-    if (!money_ok(res)) {
+    if (!http_res_ok(res)) {
         LOG_ERROR("api", 0, "journal_rejects search: %s",
                   PQerrorMessage(r->db));
         PQclear(res);
@@ -601,12 +601,12 @@ static int ingest_find_rejects(http_req_t *r, const char *kinds,
 static int ingest_find_pg(http_req_t *r, const char *call_id, known_t *k)
 {
     const char *p[1] = { call_id };
-    PGresult *res = money_exec(r,
+    PGresult *res = http_exec(r,
         "SELECT coalesce(c.flags, 0), coalesce(c.billsec, 0), "
         "coalesce(c.cost, 0), coalesce(c.account_id, 0) FROM cdr_ids i "
         "LEFT JOIN cdrs c ON c.call_id = i.call_id AND c.start_at = "
         "i.start_at WHERE i.call_id = $1", 1, p);
-    if (!money_ok(res)) {
+    if (!http_res_ok(res)) {
         LOG_ERROR("api", 0, "cdr_ids search: %s", PQerrorMessage(r->db));
         PQclear(res);
         return -1;
@@ -628,9 +628,9 @@ static int ingest_find_fix_pg(http_req_t *r, const char *ref)
 {
     const char *p[1] = { ref };
     known_t k;
-    PGresult *res = money_exec(r, "SELECT 1 FROM ledger WHERE reference = $1 "
+    PGresult *res = http_exec(r, "SELECT 1 FROM ledger WHERE reference = $1 "
                                "AND kind = 'adjustment'", 1, p);
-    if (!money_ok(res)) {
+    if (!http_res_ok(res)) {
         LOG_ERROR("api", 0, "ledger search: %s", PQerrorMessage(r->db));
         PQclear(res);
         return -1;

@@ -333,9 +333,9 @@ static int money_ledger(http_req_t *r)
     snprintf(before, sizeof before, "%lld", bef);
 
     const char *p1[1] = { ids };
-    PGresult *res = money_exec(r, "SELECT 1 FROM accounts WHERE id = $1",
+    PGresult *res = http_exec(r, "SELECT 1 FROM accounts WHERE id = $1",
                                1, p1);
-    if (!money_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "account lookup");
     int known = PQntuples(res) == 1;
     PQclear(res);
@@ -343,13 +343,13 @@ static int money_ledger(http_req_t *r)
         return http_error(r, 404, "not_found", "no account %" PRId64, id);
 
     const char *p[3] = { ids, bef > 0 ? before : NULL, limit };
-    res = money_exec(r,
+    res = http_exec(r,
         "SELECT id, kind, amount, balance_after, reference, extension, "
         "journal, journal_seq, to_char(at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, reason FROM ledger "
         "WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2) "
         "ORDER BY id DESC LIMIT $3", 3, p);
-    if (!money_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "ledger list");
     json_t *arr = json_array();
     int n = PQntuples(res);

@@ -168,18 +168,6 @@ static int per_windows(http_req_t *r, const json_t *v, per_window_t *w)
 
 /* ---- PostgreSQL ---------------------------------------------------------------- */
 
-static PGresult *per_exec(http_req_t *r, const char *sql, int n,
-                          const char *const *p)
-{
-    return PQexecParams(r->db, sql, n, NULL, p, NULL, NULL, 0);
-}
-
-static int per_ok(const PGresult *res)
-{
-    ExecStatusType st = PQresultStatus(res);
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-}
-
 /* A statement refused for its values: 409 (unique, in use) or 422 (the
  * overlap trigger, a check) with PostgreSQL's message; else 500/503. */
 static int per_refused(http_req_t *r, PGresult *res, const char *what)
@@ -202,9 +190,9 @@ static int per_put_windows(http_req_t *r, const char *ids,
                            const per_window_t *w, int n)
 {
     const char *p[1] = { ids };
-    PGresult *res = per_exec(r, "DELETE FROM rate_period_windows WHERE "
+    PGresult *res = http_exec(r, "DELETE FROM rate_period_windows WHERE "
                              "period_id = $1", 1, p);
-    if (!per_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "clear windows");
     PQclear(res);
     for (int i = 0; i < n; i++) {
@@ -213,10 +201,10 @@ static int per_put_windows(http_req_t *r, const char *ids,
         snprintf(a, sizeof a, "%d", w[i].start);
         snprintf(b, sizeof b, "%d", w[i].end);
         const char *q[4] = { ids, m, a, b };
-        res = per_exec(r, "INSERT INTO rate_period_windows (period_id, "
+        res = http_exec(r, "INSERT INTO rate_period_windows (period_id, "
                        "wday_mask, start_min, end_min) VALUES ($1, $2, $3, "
                        "$4)", 4, q);
-        if (!per_ok(res))
+        if (!http_res_ok(res))
             return per_refused(r, res, "window");
         PQclear(res);
     }
@@ -227,11 +215,11 @@ static int per_put_windows(http_req_t *r, const char *ids,
 static json_t *per_fetch(http_req_t *r, const char *ids, int *st)
 {
     const char *p[1] = { ids };
-    PGresult *res = per_exec(r, "SELECT p.id, p.plan_id, p.name, w.wday_mask, "
+    PGresult *res = http_exec(r, "SELECT p.id, p.plan_id, p.name, w.wday_mask, "
         "w.start_min, w.end_min FROM rate_periods p LEFT JOIN "
         "rate_period_windows w ON w.period_id = p.id WHERE p.id = $1 "
         "ORDER BY w.start_min, w.wday_mask", 1, p);
-    if (!per_ok(res)) {
+    if (!http_res_ok(res)) {
         *st = http_db_fail(r, res, "read period");
         return NULL;
     }
@@ -270,7 +258,7 @@ static int per_finish(http_req_t *r, const char *ids, const char *action,
         return http_db_fail(r, NULL, "audit");
     }
     PGresult *res = PQexec(r->db, "COMMIT");
-    if (!per_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(o);
         return http_db_fail(r, res, "commit");
     }
@@ -295,7 +283,7 @@ static int per_begin(http_req_t *r)
     if (r->db == NULL)
         return http_unavailable(r);
     PGresult *res = PQexec(r->db, "BEGIN");
-    if (!per_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "begin");
     PQclear(res);
     return 0;
@@ -323,9 +311,9 @@ static int periods_list(http_req_t *r)
     if (r->db == NULL)
         return http_unavailable(r);
     const char *p[1] = { plan };
-    PGresult *res = per_exec(r, "SELECT id FROM rate_periods WHERE plan_id = "
+    PGresult *res = http_exec(r, "SELECT id FROM rate_periods WHERE plan_id = "
                              "$1 ORDER BY name", 1, p);
-    if (!per_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "list periods");
     json_t *a = json_array();
     int st = 0;
@@ -363,9 +351,9 @@ static int periods_create(http_req_t *r)
         snprintf(pid, sizeof pid, "%" JSON_INTEGER_FORMAT,
                  json_integer_value(plan));
         const char *p[2] = { pid, name };
-        PGresult *res = per_exec(r, "INSERT INTO rate_periods (plan_id, "
+        PGresult *res = http_exec(r, "INSERT INTO rate_periods (plan_id, "
                                  "name) VALUES ($1, $2) RETURNING id", 2, p);
-        if (!per_ok(res)) {
+        if (!http_res_ok(res)) {
             st = per_refused(r, res, "period");
         } else {
             char ids[24];
@@ -399,9 +387,9 @@ static int periods_put(http_req_t *r)
     if (st != 0 || (st = per_begin(r)) != 0)
         return st;
     const char *p[1] = { ids };
-    PGresult *res = per_exec(r, "SELECT 1 FROM rate_periods WHERE id = $1 "
+    PGresult *res = http_exec(r, "SELECT 1 FROM rate_periods WHERE id = $1 "
                              "FOR UPDATE", 1, p);
-    if (!per_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "lock period");
     int found = PQntuples(res) == 1;
     PQclear(res);
@@ -426,9 +414,9 @@ static int periods_delete(http_req_t *r)
     /* rates reference their period ON DELETE CASCADE (sql/002): deleting
      * a used period would take its rates, closed ones too, with it: the
      * history that past CDRs were rated by. Refused instead. */
-    PGresult *res = per_exec(r, "SELECT count(*) FROM rates WHERE "
+    PGresult *res = http_exec(r, "SELECT count(*) FROM rates WHERE "
                              "period_id = $1", 1, p);
-    if (!per_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "period rates");
     long used = strtol(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
@@ -437,8 +425,8 @@ static int periods_delete(http_req_t *r)
         return http_error(r, 409, "conflict", "period %s: %ld rates (closed "
                           "ones too: the rating history) use it", ids, used);
     }
-    res = per_exec(r, "DELETE FROM rate_periods WHERE id = $1", 1, p);
-    if (!per_ok(res))
+    res = http_exec(r, "DELETE FROM rate_periods WHERE id = $1", 1, p);
+    if (!http_res_ok(res))
         return per_refused(r, res, "period");
     int found = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);

@@ -75,24 +75,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static PGresult *pl_exec(http_req_t *r, const char *sql, int n,
-                         const char *const *p)
-{
-    return PQexecParams(r->db, sql, n, NULL, p, NULL, NULL, 0);
-}
-
-static int pl_ok(const PGresult *res)
-{
-    ExecStatusType st = PQresultStatus(res);
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-}
-
-static void pl_rollback(http_req_t *r)
-{
-    if (PQtransactionStatus(r->db) != PQTRANS_IDLE)
-        PQclear(PQexec(r->db, "ROLLBACK"));
-}
-
 /* A statement refused for its values (check, unique, foreign key,
  * exclusion): 409 unique, 422 others, with PostgreSQL's message; else
  * http_db_fail. */
@@ -105,24 +87,17 @@ static int pl_write_fail(http_req_t *r, PGresult *res, const char *what)
         char m[300];
         snprintf(m, sizeof m, "%s", msg ? msg : what);
         PQclear(res);
-        pl_rollback(r);
+        http_rollback(r);
         return http_error(r, status, status == 409 ? "conflict"
                           : "validation", "%s", m);
     }
     return http_db_fail(r, res, what);
 }
 
-static int pl_start(http_req_t *r)
-{
-    if (r->rd != NULL)
-        qsbr_offline(r->rd);
-    return r->db == NULL ? http_unavailable(r) : 0;
-}
-
 static int pl_run(http_req_t *r, const char *sql, const char *what)
 {
     PGresult *res = PQexec(r->db, sql);
-    if (!pl_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, what);
     PQclear(res);
     return 0;
@@ -132,7 +107,7 @@ static int pl_audit_commit(http_req_t *r, const char *action,
                            const char *object, json_t *details)
 {
     if (http_audit(r, action, object, details) != 0) {
-        pl_rollback(r);
+        http_rollback(r);
         return http_error(r, 500, "internal", "audit failed: nothing "
                           "changed");
     }
@@ -281,12 +256,12 @@ static json_t *plan_json(const PGresult *res, int i)
 
 static int plans_list(http_req_t *r)
 {
-    int st = pl_start(r);
+    int st = http_pg_start(r);
     if (st)
         return st;
-    PGresult *res = pl_exec(r, "SELECT " PLAN_COLS " FROM rate_plans p "
+    PGresult *res = http_exec(r, "SELECT " PLAN_COLS " FROM rate_plans p "
                             "ORDER BY p.id", 0, NULL);
-    if (!pl_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "list plans");
     json_t *a = json_array();
     for (int i = 0; i < PQntuples(res); i++)
@@ -300,9 +275,9 @@ static int plans_list(http_req_t *r)
 static json_t *plan_fetch(http_req_t *r, const char *ids, int *st)
 {
     const char *p[1] = { ids };
-    PGresult *res = pl_exec(r, "SELECT " PLAN_COLS " FROM rate_plans p "
+    PGresult *res = http_exec(r, "SELECT " PLAN_COLS " FROM rate_plans p "
                             "WHERE p.id = $1", 1, p);
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         *st = http_db_fail(r, res, "read plan");
         return NULL;
     }
@@ -313,12 +288,12 @@ static json_t *plan_fetch(http_req_t *r, const char *ids, int *st)
     }
     json_t *o = plan_json(res, 0);
     PQclear(res);
-    res = pl_exec(r, "SELECT p.id, p.name, w.id, w.wday_mask, w.start_min, "
+    res = http_exec(r, "SELECT p.id, p.name, w.id, w.wday_mask, w.start_min, "
                   "w.end_min FROM rate_periods p LEFT JOIN "
                   "rate_period_windows w ON w.period_id = p.id "
                   "WHERE p.plan_id = $1 ORDER BY p.id, w.start_min, w.id",
                   1, p);
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(o);
         *st = http_db_fail(r, res, "read periods");
         return NULL;
@@ -344,10 +319,10 @@ static json_t *plan_fetch(http_req_t *r, const char *ids, int *st)
     }
     PQclear(res);
     json_object_set_new(o, "periods", periods);
-    res = pl_exec(r, "SELECT version, imported_at, actor, rows, note FROM "
+    res = http_exec(r, "SELECT version, imported_at, actor, rows, note FROM "
                   "deck_versions WHERE plan_id = $1 ORDER BY version DESC "
                   "LIMIT 100", 1, p);
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(o);
         *st = http_db_fail(r, res, "read deck versions");
         return NULL;
@@ -409,7 +384,7 @@ static int plan_read(http_req_t *r, json_t *body, int create, plan_in_t *in)
 
 static int plans_create(http_req_t *r)
 {
-    int st = pl_start(r);
+    int st = http_pg_start(r);
     if (st)
         return st;
     json_t *body;
@@ -427,10 +402,10 @@ static int plans_create(http_req_t *r)
         json_decref(body);
         return st;
     }
-    PGresult *res = pl_exec(r, "INSERT INTO rate_plans (name, currency, "
+    PGresult *res = http_exec(r, "INSERT INTO rate_plans (name, currency, "
         "time_zone, rounding, number_rules) VALUES ($1, $2, $3, $4, $5) "
         "RETURNING id", 5, p);
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(body);
         return pl_write_fail(r, res, "insert plan");
     }
@@ -448,8 +423,8 @@ static int plans_create(http_req_t *r)
         /* Nothing refers to a plan created a moment ago but an account
          * created since; then the delete fails and the plan stays. */
         const char *q[1] = { ids };
-        res = pl_exec(r, "DELETE FROM rate_plans WHERE id = $1", 1, q);
-        int undone = pl_ok(res);
+        res = http_exec(r, "DELETE FROM rate_plans WHERE id = $1", 1, q);
+        int undone = http_res_ok(res);
         PQclear(res);
         if (undone)
             http_audit(r, "plan.create_undone", obj,
@@ -478,15 +453,15 @@ static int plans_patch(http_req_t *r, const char *ids)
         return st;
     }
     const char *q[1] = { ids };
-    PGresult *res = pl_exec(r, "SELECT name, time_zone, rounding, "
+    PGresult *res = http_exec(r, "SELECT name, time_zone, rounding, "
         "number_rules FROM rate_plans WHERE id = $1 FOR UPDATE", 1, q);
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(body);
         return http_db_fail(r, res, "read plan");
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        pl_rollback(r);
+        http_rollback(r);
         json_decref(body);
         return http_error(r, 404, "not_found", "no plan %s", ids);
     }
@@ -498,8 +473,8 @@ static int plans_patch(http_req_t *r, const char *ids)
     const char *set = "UPDATE rate_plans SET name = coalesce($2, name), "
         "time_zone = coalesce($3, time_zone), rounding = coalesce($4, "
         "rounding), number_rules = coalesce($5, number_rules) WHERE id = $1";
-    res = pl_exec(r, set, 5, p);
-    if (!pl_ok(res)) {
+    res = http_exec(r, set, 5, p);
+    if (!http_res_ok(res)) {
         json_decref(body);
         for (int i = 0; i < 4; i++)
             free(old[i]);
@@ -520,8 +495,8 @@ static int plans_patch(http_req_t *r, const char *ids)
     char err[200];
     if (pl_reload(r, err, sizeof err) != 0) {
         const char *b[5] = { ids, old[0], old[1], old[2], old[3] };
-        res = pl_exec(r, set, 5, b);
-        int undone = pl_ok(res);
+        res = http_exec(r, set, 5, b);
+        int undone = http_res_ok(res);
         PQclear(res);
         for (int i = 0; i < 4; i++)
             free(old[i]);
@@ -568,9 +543,9 @@ static int rates_list(http_req_t *r, const char *ids)
                               PL_LIMIT_MAX);
     }
     const char *q[1] = { ids };
-    PGresult *res = pl_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
+    PGresult *res = http_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
                             q);
-    if (!pl_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "read plan");
     int found = PQntuples(res) > 0;
     PQclear(res);
@@ -579,7 +554,7 @@ static int rates_list(http_req_t *r, const char *ids)
     char lims[16];
     snprintf(lims, sizeof lims, "%ld", limit + 1);
     const char *p[6] = { ids, pa, pp, pz, paf, lims };
-    res = pl_exec(r, "SELECT r.id, r.prefix, r.zone_id, z.code, z.name, "
+    res = http_exec(r, "SELECT r.id, r.prefix, r.zone_id, z.code, z.name, "
         "r.period_id, pe.name, r.rate_per_minute, r.connection_fee, "
         "r.first_increment, r.next_increment, r.min_seconds, "
         "r.grace_seconds, r.effective_from, r.effective_to, r.deck_version "
@@ -593,7 +568,7 @@ static int rates_list(http_req_t *r, const char *ids)
         "AND ($4::text IS NULL OR z.code = $4) "
         "AND ($5::text IS NULL OR r.prefix > $5 COLLATE \"C\") "
         "ORDER BY r.prefix, r.period_id NULLS FIRST LIMIT $6::int", 6, p);
-    if (!pl_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "list rates");
     int n = PQntuples(res), more = n > limit;
     if (more) {
@@ -656,14 +631,14 @@ static int rates_list(http_req_t *r, const char *ids)
 static int zones_list(http_req_t *r)
 {
     char tree[8];
-    int st = pl_start(r);
+    int st = http_pg_start(r);
     if (st)
         return st;
     const char *tv = http_query(r, "tree", tree, sizeof tree);
     int as_tree = tv != NULL && (strcmp(tv, "1") == 0
                                  || strcmp(tv, "true") == 0);
-    PGresult *res = pl_exec(r, as_tree ? ZONES_TREE : ZONES_FLAT, 0, NULL);
-    if (!pl_ok(res))
+    PGresult *res = http_exec(r, as_tree ? ZONES_TREE : ZONES_FLAT, 0, NULL);
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "list zones");
     json_t *a = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
@@ -685,7 +660,7 @@ static int zones_list(http_req_t *r)
 
 static int zone_write(http_req_t *r, const char *ids)
 {
-    int st = pl_start(r);
+    int st = http_pg_start(r);
     if (st)
         return st;
     json_t *body;
@@ -728,24 +703,24 @@ static int zone_write(http_req_t *r, const char *ids)
     if (ids == NULL) {
         const char *p[4] = { code, name, parent && *parent ? parent : NULL,
                              lvl ? lvl : "0" };
-        res = pl_exec(r, "INSERT INTO zones (code, name, parent_id, "
+        res = http_exec(r, "INSERT INTO zones (code, name, parent_id, "
             "min_authorization_level) VALUES ($1, $2, $3, $4) RETURNING id",
             4, p);
     } else {
         const char *p[5] = { ids, name, parent && *parent ? parent : NULL,
                              parent ? "1" : NULL, lvl };
-        res = pl_exec(r, "UPDATE zones SET name = coalesce($2, name), "
+        res = http_exec(r, "UPDATE zones SET name = coalesce($2, name), "
             "parent_id = CASE WHEN $4::int IS NULL THEN parent_id ELSE "
             "$3::bigint END, min_authorization_level = coalesce($5::int, "
             "min_authorization_level) WHERE id = $1 RETURNING id", 5, p);
     }
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(body);
         return pl_write_fail(r, res, ids ? "update zone" : "insert zone");
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        pl_rollback(r);
+        http_rollback(r);
         json_decref(body);
         return http_error(r, 404, "not_found", "no zone %s", ids);
     }
@@ -759,9 +734,9 @@ static int zone_write(http_req_t *r, const char *ids)
     if (st)
         return st;
     const char *q[1] = { id };
-    res = pl_exec(r, "SELECT id, code, name, parent_id, "
+    res = http_exec(r, "SELECT id, code, name, parent_id, "
                   "min_authorization_level FROM zones WHERE id = $1", 1, q);
-    if (!pl_ok(res) || PQntuples(res) != 1)
+    if (!http_res_ok(res) || PQntuples(res) != 1)
         return http_db_fail(r, res, "read zone");
     json_t *o = json_object();
     j_int(o, "id", res, 0, 0);
@@ -790,7 +765,7 @@ static int zones_patch(http_req_t *r)
     char ids[24];
     int64_t id = pl_id(r->subpath, "");
     if (id == 0) {
-        pl_start(r);
+        http_pg_start(r);
         return http_error(r, 404, "not_found", "no such zone");
     }
     snprintf(ids, sizeof ids, "%" PRId64, id);
@@ -853,12 +828,12 @@ static int dk_zones(http_req_t *r, dcsv_t *d, int64_t *zid, int create,
     arr[len] = '}';
     arr[len + 1] = '\0';
     const char *p[1] = { arr };
-    PGresult *res = pl_exec(r, "SELECT u.i, z.id, (SELECT count(*) FROM "
+    PGresult *res = http_exec(r, "SELECT u.i, z.id, (SELECT count(*) FROM "
         "zones n WHERE n.name = u.v), (SELECT min(id) FROM zones n WHERE "
         "n.name = u.v) FROM unnest($1::text[]) WITH ORDINALITY u(v, i) "
         "LEFT JOIN zones z ON z.code = u.v ORDER BY u.i", 1, p);
     free(arr);
-    if (!pl_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "resolve zones");
     *ncreate = 0;
     for (int k = 0; k < PQntuples(res) && (uint32_t)k < d->nzones; k++) {
@@ -897,9 +872,9 @@ static int dk_periods(http_req_t *r, const char *ids, dcsv_t *d,
     pid[0] = 0;
     for (uint32_t i = 0; i < d->nperiods; i++) {
         const char *p[2] = { ids, d->periods[i] };
-        PGresult *res = pl_exec(r, "SELECT id FROM rate_periods WHERE "
+        PGresult *res = http_exec(r, "SELECT id FROM rate_periods WHERE "
                                 "plan_id = $1 AND name = $2", 2, p);
-        if (!pl_ok(res))
+        if (!http_res_ok(res))
             return http_db_fail(r, res, "resolve periods");
         if (PQntuples(res) == 1)
             pid[1 + i] = pl_i64(res, 0, 0);
@@ -1014,9 +989,9 @@ static int dk_make_zones(http_req_t *r, const dcsv_t *d, int64_t *zid,
         char nm[PL_ZNAME_MAX + 1];
         snprintf(nm, sizeof nm, "%s", d->zones[i]);
         const char *p[2] = { d->zones[i], nm };
-        PGresult *res = pl_exec(r, "INSERT INTO zones (code, name) VALUES "
+        PGresult *res = http_exec(r, "INSERT INTO zones (code, name) VALUES "
                                 "($1, $2) RETURNING id", 2, p);
-        if (!pl_ok(res))
+        if (!http_res_ok(res))
             return pl_write_fail(r, res, "create zone");
         zid[i] = pl_i64(res, 0, 0);
         PQclear(res);
@@ -1035,9 +1010,9 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
     int st = pl_run(r, "BEGIN", "begin");
     if (st)
         return st;
-    PGresult *res = pl_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1 "
+    PGresult *res = http_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1 "
                             "FOR UPDATE", 1, q);
-    if (!pl_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "lock plan");
     PQclear(res);
     json_t *made = json_array();
@@ -1053,18 +1028,18 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
         json_decref(made);
         return st;
     }
-    res = pl_exec(r, dk_classify, 1, q);
-    if (!pl_ok(res)) {
+    res = http_exec(r, dk_classify, 1, q);
+    if (!http_res_ok(res)) {
         json_decref(made);
         return http_db_fail(r, res, "classify deck");
     }
     PQclear(res);
     /* A change whose end is not after its start (a past effective_to on
      * a prefix with history): a row error, found only now. */
-    res = pl_exec(r, "SELECT line FROM deck_cls WHERE action IN ('a','c') "
+    res = http_exec(r, "SELECT line FROM deck_cls WHERE action IN ('a','c') "
                   "AND eff_to IS NOT NULL AND eff_to <= t ORDER BY line", 0,
                   NULL);
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(made);
         return http_db_fail(r, res, "check deck");
     }
@@ -1074,18 +1049,18 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
             dcsv_error(e, (uint32_t)pl_i64(res, i, 0), "effective_to: not "
                        "after the time the change applies (the import)");
         PQclear(res);
-        pl_rollback(r);
+        http_rollback(r);
         json_decref(made);
         st = e ? dk_bad_rows(r, e) : http_error(r, 500, "internal", "oom");
         dcsv_free(e);
         return st;
     }
     PQclear(res);
-    res = pl_exec(r, "SELECT count(*) FILTER (WHERE action = 'a'), "
+    res = http_exec(r, "SELECT count(*) FILTER (WHERE action = 'a'), "
         "count(*) FILTER (WHERE action = 'c'), count(*) FILTER (WHERE "
         "action = 'x'), count(*) FILTER (WHERE action IN ('u','n')) "
         "FROM deck_cls", 0, NULL);
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(made);
         return http_db_fail(r, res, "count deck");
     }
@@ -1096,10 +1071,10 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
         "unchanged", (json_int_t)pl_i64(res, 0, 3), "zones_created", made);
     PQclear(res);
     if (dry) {
-        res = pl_exec(r, "SELECT line, prefix, CASE action WHEN 'a' THEN "
+        res = http_exec(r, "SELECT line, prefix, CASE action WHEN 'a' THEN "
             "'new' WHEN 'c' THEN 'changed' ELSE 'closed' END FROM deck_cls "
             "WHERE action IN ('a','c','x') ORDER BY line LIMIT 20", 0, NULL);
-        if (!pl_ok(res)) {
+        if (!http_res_ok(res)) {
             json_decref(out);
             return http_db_fail(r, res, "sample deck");
         }
@@ -1109,7 +1084,7 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
                 (json_int_t)pl_i64(res, i, 0), "prefix",
                 PQgetvalue(res, i, 1), "action", PQgetvalue(res, i, 2)));
         PQclear(res);
-        pl_rollback(r);
+        http_rollback(r);
         json_object_set_new(out, "dry_run", json_true());
         json_object_set_new(out, "sample", sample);
         json_object_set_new(out, "seconds_parse", json_real(t_parse));
@@ -1118,9 +1093,9 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
     char nrows[24];
     snprintf(nrows, sizeof nrows, "%zu", d->nrows);
     const char *pv[3] = { ids, r->user, nrows };
-    res = pl_exec(r, "INSERT INTO deck_versions (plan_id, actor, rows, note) "
+    res = http_exec(r, "INSERT INTO deck_versions (plan_id, actor, rows, note) "
         "VALUES ($1, $2, $3, 'API import') RETURNING version", 3, pv);
-    if (!pl_ok(res)) {
+    if (!http_res_ok(res)) {
         json_decref(out);
         return pl_write_fail(r, res, "new deck version");
     }
@@ -1145,8 +1120,8 @@ static int dk_write(http_req_t *r, const char *ids, const dcsv_t *d,
         "rate, fee, fi, ni, t, eff_to, $2, period_id FROM deck_cls "
         "WHERE action IN ('a','c')" };
     for (int k = 0; k < 3; k++) {
-        res = pl_exec(r, steps[k], 2, p2);
-        if (!pl_ok(res)) {
+        res = http_exec(r, steps[k], 2, p2);
+        if (!http_res_ok(res)) {
             json_decref(out);
             return pl_write_fail(r, res, "write deck");
         }
@@ -1187,9 +1162,9 @@ static int dk_import(http_req_t *r, const char *ids)
     double t0 = pl_now();
     int dry = pl_flag(r, "dry_run"), create = pl_flag(r, "create_zones");
     const char *q[1] = { ids };
-    PGresult *res = pl_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
+    PGresult *res = http_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
                             q);
-    if (!pl_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "read plan");
     int found = PQntuples(res) > 0;
     PQclear(res);
@@ -1261,9 +1236,9 @@ static int chunk_flush(http_req_t *r, char *buf, size_t *len)
 static int dk_export(http_req_t *r, const char *ids)
 {
     const char *q[1] = { ids };
-    PGresult *res = pl_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
+    PGresult *res = http_exec(r, "SELECT 1 FROM rate_plans WHERE id = $1", 1,
                             q);
-    if (!pl_ok(res))
+    if (!http_res_ok(res))
         return http_db_fail(r, res, "read plan");
     int found = PQntuples(res) > 0;
     PQclear(res);
@@ -1338,7 +1313,7 @@ static int dk_export(http_req_t *r, const char *ids)
 
 static int plans_sub_get(http_req_t *r)
 {
-    int st = pl_start(r);
+    int st = http_pg_start(r);
     if (st)
         return st;
     char ids[24];
@@ -1361,7 +1336,7 @@ static int plans_sub_get(http_req_t *r)
 
 static int plans_sub_patch(http_req_t *r)
 {
-    int st = pl_start(r);
+    int st = http_pg_start(r);
     if (st)
         return st;
     int64_t id = pl_id(r->subpath, "");
@@ -1374,7 +1349,7 @@ static int plans_sub_patch(http_req_t *r)
 
 static int plans_sub_post(http_req_t *r)
 {
-    int st = pl_start(r);
+    int st = http_pg_start(r);
     if (st)
         return st;
     int64_t id = pl_id(r->subpath, "/deck");

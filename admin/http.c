@@ -178,6 +178,43 @@ int http_error(http_req_t *r, int status, const char *code,
                                           code, "message", msg));
 }
 
+int http_pg_start(http_req_t *r)
+{
+    if (r->rd != NULL)
+        qsbr_offline(r->rd);
+    return r->db == NULL ? http_unavailable(r) : 0;
+}
+
+PGresult *http_exec(http_req_t *r, const char *sql, int n,
+                    const char *const *p)
+{
+    return PQexecParams(r->db, sql, n, NULL, p, NULL, NULL, 0);
+}
+
+int http_res_ok(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+void http_rollback(http_req_t *r)
+{
+    if (PQtransactionStatus(r->db) != PQTRANS_IDLE)
+        PQclear(PQexec(r->db, "ROLLBACK"));
+}
+
+int http_sqlstate_is(const PGresult *res, const char *state)
+{
+    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return s != NULL && strcmp(s, state) == 0;
+}
+
+int http_constraint_is(const PGresult *res, const char *name)
+{
+    const char *s = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    return s != NULL && strcmp(s, name) == 0;
+}
+
 int http_db_fail(http_req_t *r, PGresult *res, const char *what)
 {
     LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));

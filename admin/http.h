@@ -97,6 +97,27 @@ int http_send(http_req_t *r, int status, const char *content_type,
  * r->headers or contains CR/LF (nothing added). */
 int http_header(http_req_t *r, const char *name, const char *value);
 
+/* ---- the thread's PostgreSQL connection (r->db) --------------------------- */
+
+/* Starts a handler that needs only PostgreSQL: the QSBR reader offline
+ * (nothing of the region is read), then 0, or 503 sent when r->db is NULL
+ * (PostgreSQL down): returns the status. */
+int http_pg_start(http_req_t *r);
+
+/* PQexecParams on r->db with text parameters and results. */
+PGresult *http_exec(http_req_t *r, const char *sql, int n,
+                    const char *const *p);
+
+/* 1 when res is COMMAND_OK or TUPLES_OK (NULL: 0). */
+int http_res_ok(const PGresult *res);
+
+/* ROLLBACK when a transaction is open (else nothing). */
+void http_rollback(http_req_t *r);
+
+/* Whether a failed res carries that SQLSTATE ("23505"), that constraint. */
+int http_sqlstate_is(const PGresult *res, const char *state);
+int http_constraint_is(const PGresult *res, const char *name);
+
 /* A failed PostgreSQL statement (res, cleared here; may be NULL): logged
  * once with what and PostgreSQL's message, an open transaction rolled
  * back, then 503 when the connection is gone (the server reconnects), else

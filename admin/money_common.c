@@ -72,25 +72,13 @@ jrn_writer_t *money_writer(jrn_t *j)
     return w;
 }
 
-PGresult *money_exec(http_req_t *r, const char *sql, int n,
-                            const char *const *p)
-{
-    return PQexecParams(r->db, sql, n, NULL, p, NULL, NULL, 0);
-}
-
-int money_ok(const PGresult *res)
-{
-    ExecStatusType st = PQresultStatus(res);
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-}
-
 /* Logs a failed statement and answers 503 (connection gone) or 500. */
 /* Runs a statement whose result is not needed: 0 or -1 (logged). */
 int money_run(http_req_t *r, const char *what, const char *sql, int n,
                      const char *const *p)
 {
-    PGresult *res = money_exec(r, sql, n, p);
-    int ok = money_ok(res);
+    PGresult *res = http_exec(r, sql, n, p);
+    int ok = http_res_ok(res);
     if (!ok)
         LOG_ERROR("api", 0, "%s: %s", what, PQerrorMessage(r->db));
     PQclear(res);
@@ -132,9 +120,9 @@ void money_unlock(http_req_t *r, const char *key)
 int money_trylock(http_req_t *r, const char *key)
 {
     const char *p[1] = { key };
-    PGresult *res = money_exec(r,
+    PGresult *res = http_exec(r,
         "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1, p);
-    if (!money_ok(res) || PQntuples(res) != 1) {
+    if (!http_res_ok(res) || PQntuples(res) != 1) {
         LOG_ERROR("api", 0, "key lock: %s", PQerrorMessage(r->db));
         PQclear(res);
         return -1;
@@ -279,11 +267,11 @@ static int money_find_pg(http_req_t *r, const money_req_t *q, money_done_t *d)
     char ids[24];
     snprintf(ids, sizeof ids, "%" PRId64, q->acct_id);
     const char *p[3] = { q->key, ids, q->kind };
-    PGresult *res = money_exec(r,
+    PGresult *res = http_exec(r,
         "SELECT balance_after, journal, journal_seq FROM ledger "
         "WHERE reference = $1 AND kind IN ('recharge', 'adjustment', "
         "'refund') AND account_id = $2 AND kind = $3", 3, p);
-    if (!money_ok(res))
+    if (!http_res_ok(res))
         return money_core_fail(r, res, d, "ledger search");
     if (PQntuples(res) > 0) {
         money_done_from(d, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
@@ -300,7 +288,7 @@ static int money_find_pg(http_req_t *r, const money_req_t *q, money_done_t *d)
         "SELECT record, coalesce(balance_after, 0)::text, journal, "
         "journal_seq::text FROM journal_rejects WHERE account_id = $1 "
         "AND kind = $2::smallint AND state = 2", 2, NULL, p2, NULL, NULL, 1);
-    if (!money_ok(res))
+    if (!http_res_ok(res))
         return money_core_fail(r, res, d, "journal_rejects search");
     for (int i = 0; i < PQntuples(res); i++) {
         jrn_rec_t rec;
@@ -413,12 +401,12 @@ static int money_claim(http_req_t *r, const money_req_t *q, money_done_t *d)
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     const char *p[8] = { q->key, q->kind, ids, amt, q->hash, pid, q->actor,
                          q->call_id[0] ? q->call_id : NULL };
-    PGresult *res = money_exec(r, "INSERT INTO idempotency_keys (key, kind, "
+    PGresult *res = http_exec(r, "INSERT INTO idempotency_keys (key, kind, "
                                "account_id, amount, request_hash, state, "
                                "owner_pid, actor, call_id) VALUES ($1, $2, "
                                "$3, $4, $5, 'pending', $6, $7, $8) "
                                "ON CONFLICT (key) DO NOTHING", 8, p);
-    if (!money_ok(res))
+    if (!http_res_ok(res))
         return money_core_fail(r, res, d, "key claim");
     int claimed = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
@@ -480,9 +468,9 @@ int money_apply_locked(http_req_t *r, const money_req_t *q, money_done_t *d)
 {
     const char *pk[1] = { q->key };
     memset(d, 0, sizeof *d);
-    PGresult *res = money_exec(r, "SELECT state, request_hash, response "
+    PGresult *res = http_exec(r, "SELECT state, request_hash, response "
                                "FROM idempotency_keys WHERE key = $1", 1, pk);
-    if (!money_ok(res))
+    if (!http_res_ok(res))
         return money_core_fail(r, res, d, "key lookup");
     if (PQntuples(res) == 0) {
         PQclear(res);

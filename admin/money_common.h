@@ -19,13 +19,6 @@
  * taken (logged). One per thread, shared by every module. */
 jrn_writer_t *money_writer(jrn_t *j);
 
-/* PQexecParams with text parameters and results. */
-PGresult *money_exec(http_req_t *r, const char *sql, int n,
-                     const char *const *p);
-
-/* 1 when res is COMMAND_OK or TUPLES_OK. */
-int money_ok(const PGresult *res);
-
 /* Runs a statement whose result is not needed: 0 or -1 (logged). */
 int money_run(http_req_t *r, const char *what, const char *sql, int n,
               const char *const *p);
