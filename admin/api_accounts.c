@@ -98,23 +98,6 @@ static int acc_begin(http_req_t *r)
     return 0;
 }
 
-/* Audits (details stolen) and commits: 0, or the status sent (rolled
- * back). */
-static int acc_audit_commit(http_req_t *r, const char *action,
-                            const char *object, json_t *details)
-{
-    if (http_audit(r, action, object, details) != 0) {
-        http_rollback(r);
-        return http_error(r, 500, "internal", "audit failed: nothing "
-                          "changed");
-    }
-    PGresult *res = PQexec(r->db, "COMMIT");
-    if (!http_res_ok(res))
-        return http_db_fail(r, res, "commit");
-    PQclear(res);
-    return 0;
-}
-
 static int64_t acc_i64(const PGresult *res, int row, int col)
 {
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
@@ -160,21 +143,6 @@ static int64_t acc_path_id(const http_req_t *r, const char *rest)
 
 /* ---- query parameters -------------------------------------------------- */
 
-/* 1 when the query string names parameter name at all. */
-static int acc_param_named(const http_req_t *r, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = r->query; p != NULL && *p != '\0';) {
-        if (strncmp(p, name, n) == 0 && (p[n] == '=' || p[n] == '&'
-                                         || p[n] == '\0'))
-            return 1;
-        p = strchr(p, '&');
-        if (p != NULL)
-            p++;
-    }
-    return 0;
-}
-
 /* Text parameter into buf[ACC_PARAM_CAP]: 0 with *out = buf or NULL
  * (absent or empty), or the status sent (400: too long). */
 static int acc_param_text(http_req_t *r, const char *name, char *buf,
@@ -182,36 +150,13 @@ static int acc_param_text(http_req_t *r, const char *name, char *buf,
 {
     *out = NULL;
     if (http_query(r, name, buf, ACC_PARAM_CAP) == NULL) {
-        if (acc_param_named(r, name))
+        if (http_query_named(r, name))
             return http_error(r, 400, "validation", "%s: at most %d "
                               "characters", name, ACC_PARAM_CAP - 1);
         return 0;
     }
     if (buf[0] != '\0')
         *out = buf;
-    return 0;
-}
-
-/* Integer parameter in [min, max] (def when absent): 0, or 400 sent. */
-static int acc_param_int(http_req_t *r, const char *name, int64_t min,
-                         int64_t max, int64_t def, int64_t *out)
-{
-    char buf[32];
-    if (http_query(r, name, buf, sizeof buf) == NULL) {
-        if (acc_param_named(r, name))
-            return http_error(r, 400, "validation", "%s: an integer from "
-                              "%" PRId64 " to %" PRId64, name, min, max);
-        *out = def;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno != 0
-        || v < min || v > max)
-        return http_error(r, 400, "validation", "%s: an integer from "
-                          "%" PRId64 " to %" PRId64, name, min, max);
-    *out = v;
     return 0;
 }
 
@@ -487,22 +432,6 @@ static json_t *ext_json(const PGresult *res, int i)
     return o;
 }
 
-/* {"before": {...}, "after": {...}} with the keys whose values differ. */
-static json_t *acc_diff(json_t *before, json_t *after)
-{
-    json_t *b = json_object(), *a = json_object();
-    const char *key;
-    json_t *v;
-    json_object_foreach(after, key, v) {
-        json_t *old = json_object_get(before, key);
-        if (old == NULL || !json_equal(old, v)) {
-            json_object_set(b, key, old != NULL ? old : json_null());
-            json_object_set(a, key, v);
-        }
-    }
-    return json_pack("{s:o,s:o}", "before", b, "after", a);
-}
-
 /* The answer of a list: rows as JSON (fn), "next" = the last id when the
  * query found more than limit rows. */
 static json_t *acc_page(const PGresult *res, int64_t limit, const char *key,
@@ -561,9 +490,9 @@ static int accounts_list(http_req_t *r)
         || (st = acc_param_text(r, "q", qb, &q)) != 0
         || (st = acc_param_word(r, "type", acc_types, tb, &type)) != 0
         || (st = acc_param_word(r, "status", acc_statuses, sb, &status)) != 0
-        || (st = acc_param_int(r, "plan_id", 1, INT64_MAX, 0, &plan_id)) != 0
-        || (st = acc_param_int(r, "after", 0, INT64_MAX, 0, &after)) != 0
-        || (st = acc_param_int(r, "limit", 1, ACC_LIMIT_MAX, ACC_LIMIT_DEF,
+        || (st = http_query_int(r, "plan_id", 1, INT64_MAX, 0, &plan_id)) != 0
+        || (st = http_query_int(r, "after", 0, INT64_MAX, 0, &after)) != 0
+        || (st = http_query_int(r, "limit", 1, ACC_LIMIT_MAX, ACC_LIMIT_DEF,
                                &limit)) != 0)
         return st;
     if (plan_id > 0) {
@@ -784,7 +713,7 @@ static int accounts_create(http_req_t *r)
     char object[40];
     snprintf(object, sizeof object, "account:%" JSON_INTEGER_FORMAT,
              json_integer_value(json_object_get(o, "id")));
-    if ((st = acc_audit_commit(r, "account_create", object,
+    if ((st = http_audit_commit(r, "account_create", object,
                                json_deep_copy(o))) != 0) {
         json_decref(o);
         goto out;
@@ -862,11 +791,11 @@ static int accounts_apply(http_req_t *r, int64_t id, const acc_change_t *c,
     }
     json_t *o = acc_json(res, 0);
     PQclear(res);
-    json_t *details = acc_diff(before, o);
+    json_t *details = http_diff(before, o, NULL);
     json_decref(before);
     char object[40];
     snprintf(object, sizeof object, "account:%s", ids);
-    if ((st = acc_audit_commit(r, action, object, details)) != 0) {
+    if ((st = http_audit_commit(r, action, object, details)) != 0) {
         json_decref(o);
         return st;
     }
@@ -944,10 +873,10 @@ static int extensions_list(http_req_t *r)
 
     if ((st = http_pg_start(r)) != 0
         || (st = acc_param_text(r, "q", qb, &q)) != 0
-        || (st = acc_param_int(r, "account_id", 1, INT64_MAX, 0,
+        || (st = http_query_int(r, "account_id", 1, INT64_MAX, 0,
                                &acc_id)) != 0
-        || (st = acc_param_int(r, "after", 0, INT64_MAX, 0, &after)) != 0
-        || (st = acc_param_int(r, "limit", 1, ACC_LIMIT_MAX, ACC_LIMIT_DEF,
+        || (st = http_query_int(r, "after", 0, INT64_MAX, 0, &after)) != 0
+        || (st = http_query_int(r, "limit", 1, ACC_LIMIT_MAX, ACC_LIMIT_DEF,
                                &limit)) != 0)
         return st;
     if (acc_id > 0) {
@@ -1113,7 +1042,7 @@ static int extensions_create(http_req_t *r)
     char object[40];
     snprintf(object, sizeof object, "extension:%" JSON_INTEGER_FORMAT,
              json_integer_value(json_object_get(o, "id")));
-    if ((st = acc_audit_commit(r, "extension_create", object,
+    if ((st = http_audit_commit(r, "extension_create", object,
                                json_deep_copy(o))) != 0) {
         json_decref(o);
         return st;
@@ -1156,7 +1085,7 @@ static int extensions_apply(http_req_t *r, int64_t id, const ext_in_t *e,
     }
     json_t *o = ext_json(res, 0);
     PQclear(res);
-    json_t *details = acc_diff(before, o);
+    json_t *details = http_diff(before, o, NULL);
     json_t *changed = json_object_get(details, "after");
     int region = json_object_get(changed, "number") != NULL
               || json_object_get(changed, "account_id") != NULL
@@ -1164,7 +1093,7 @@ static int extensions_apply(http_req_t *r, int64_t id, const ext_in_t *e,
     json_decref(before);
     char object[40];
     snprintf(object, sizeof object, "extension:%s", ids);
-    if ((st = acc_audit_commit(r, action, object, details)) != 0) {
+    if ((st = http_audit_commit(r, action, object, details)) != 0) {
         json_decref(o);
         return st;
     }
@@ -1269,7 +1198,7 @@ static int extensions_pin_set(http_req_t *r)
     PQclear(res);
     char object[40];
     snprintf(object, sizeof object, "extension:%s", ids);
-    if ((st = acc_audit_commit(r, "extension_pin_set", object, NULL)) != 0)
+    if ((st = http_audit_commit(r, "extension_pin_set", object, NULL)) != 0)
         return st;
     return http_json(r, 200, json_pack("{s:I,s:b}", "id", (json_int_t)id,
                                        "has_pin", 1));

@@ -99,6 +99,8 @@
     FAC_TS("updated_at") ", axl_state, push_error, " FAC_TS("pushed_at") \
     ", cucm_uuid, push_attempts"
 
+static const char *const fac_diff_skip[] = { "axl", "updated_at", NULL };
+
 /* ---- small helpers --------------------------------------------------------- */
 
 static int fac_simple(http_req_t *r, const char *sql, const char *what)
@@ -108,18 +110,6 @@ static int fac_simple(http_req_t *r, const char *sql, const char *what)
         return http_db_fail(r, res, what);
     PQclear(res);
     return 0;
-}
-
-/* Audits (details stolen) and commits: 0, or the status sent. */
-static int fac_audit_commit(http_req_t *r, const char *action,
-                            const char *object, json_t *details)
-{
-    if (http_audit(r, action, object, details) != 0) {
-        http_rollback(r);
-        return http_error(r, 500, "internal", "audit failed: nothing "
-                          "changed");
-    }
-    return fac_simple(r, "COMMIT", "commit");
 }
 
 static int64_t fac_i64(const PGresult *res, int row, int col)
@@ -603,7 +593,7 @@ static int facs_insert(http_req_t *r, fac_in_t *f)
              json_integer_value(json_object_get(o, "id")));
     snprintf(object, sizeof object, "fac:%s", ids);
     json_object_del(o, "axl");
-    if ((st = fac_audit_commit(r, "fac_create", object, o)) != 0)
+    if ((st = http_audit_commit(r, "fac_create", object, o)) != 0)
         return st;
     return fac_push_answer(r, ids, 201);
 }
@@ -622,24 +612,6 @@ static int facs_create(http_req_t *r)
     sodium_memzero(f.box, sizeof f.box);
     json_decref(body);                 /* the code goes with it */
     return st;
-}
-
-/* {"before": {...}, "after": {...}} of the keys that differ. */
-static json_t *fac_diff(json_t *before, json_t *after)
-{
-    json_t *b = json_object(), *a = json_object();
-    const char *key;
-    json_t *v;
-    json_object_foreach(after, key, v) {
-        json_t *old = json_object_get(before, key);
-        if (strcmp(key, "axl") == 0 || strcmp(key, "updated_at") == 0)
-            continue;
-        if (old == NULL || !json_equal(old, v)) {
-            json_object_set(b, key, old != NULL ? old : json_null());
-            json_object_set(a, key, v);
-        }
-    }
-    return json_pack("{s:o,s:o}", "before", b, "after", a);
 }
 
 /* Applies f to FAC ids (NULL fields unchanged), audits, commits, pushes
@@ -674,14 +646,14 @@ static int facs_apply(http_req_t *r, const char *ids, const fac_in_t *f,
     }
     json_t *o = fac_json(res, 0);
     PQclear(res);
-    json_t *details = fac_diff(before, o);
+    json_t *details = http_diff(before, o, fac_diff_skip);
     if (f->code != NULL)
         json_object_set_new(details, "code_changed", json_true());
     json_decref(before);
     json_decref(o);
     char object[40];
     snprintf(object, sizeof object, "fac:%s", ids);
-    if ((st = fac_audit_commit(r, action, object, details)) != 0)
+    if ((st = http_audit_commit(r, action, object, details)) != 0)
         return st;
     return fac_push_answer(r, ids, 200);
 }
@@ -796,34 +768,15 @@ static int facs_push_all(http_req_t *r)
 
 /* ---- reads --------------------------------------------------------------------- */
 
-/* Integer parameter in [min, max] (def when absent): 0, or 400 sent. */
-static int fac_param_int(http_req_t *r, const char *name, int64_t min,
-                         int64_t max, int64_t def, int64_t *out)
-{
-    char buf[32];
-    *out = def;
-    if (http_query(r, name, buf, sizeof buf) == NULL)
-        return 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno != 0
-        || v < min || v > max)
-        return http_error(r, 400, "validation", "%s: an integer from "
-                          "%" PRId64 " to %" PRId64, name, min, max);
-    *out = v;
-    return 0;
-}
-
 static int facs_list(http_req_t *r)
 {
     char qb[FAC_PARAM_CAP], actb[8], accb[24], ab[24], lb[24];
     int64_t acc, after, limit;
     int st;
     if ((st = http_pg_start(r)) != 0
-        || (st = fac_param_int(r, "account", 1, INT64_MAX, 0, &acc)) != 0
-        || (st = fac_param_int(r, "after", 0, INT64_MAX, 0, &after)) != 0
-        || (st = fac_param_int(r, "limit", 1, FAC_LIMIT_MAX, FAC_LIMIT_DEF,
+        || (st = http_query_int(r, "account", 1, INT64_MAX, 0, &acc)) != 0
+        || (st = http_query_int(r, "after", 0, INT64_MAX, 0, &after)) != 0
+        || (st = http_query_int(r, "limit", 1, FAC_LIMIT_MAX, FAC_LIMIT_DEF,
                                &limit)) != 0)
         return st;
     const char *q = http_query(r, "q", qb, sizeof qb);
@@ -963,7 +916,7 @@ static int facs_import_write(http_req_t *r, axl_fac_t *list, size_t n)
                             "created", m.created, "updated", m.updated,
                             "skipped", m.skipped, "without_code",
                             m.without_code);
-    if ((st = fac_audit_commit(r, "fac_import", "fac:*",
+    if ((st = http_audit_commit(r, "fac_import", "fac:*",
                                json_deep_copy(sum))) != 0) {
         json_decref(sum);
         json_decref(m.ids);

@@ -178,6 +178,76 @@ int http_error(http_req_t *r, int status, const char *code,
                                           code, "message", msg));
 }
 
+int http_query_named(const http_req_t *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = r->query; p != NULL && *p != '\0';) {
+        if (strncmp(p, name, n) == 0 && (p[n] == '=' || p[n] == '&'
+                                         || p[n] == '\0'))
+            return 1;
+        p = strchr(p, '&');
+        if (p != NULL)
+            p++;
+    }
+    return 0;
+}
+
+int http_query_int(http_req_t *r, const char *name, int64_t min,
+                   int64_t max, int64_t def, int64_t *out)
+{
+    char buf[32];
+    if (http_query(r, name, buf, sizeof buf) == NULL) {
+        if (http_query_named(r, name))
+            return http_error(r, 400, "validation", "%s: an integer from "
+                              "%" PRId64 " to %" PRId64, name, min, max);
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno != 0
+        || v < min || v > max)
+        return http_error(r, 400, "validation", "%s: an integer from "
+                          "%" PRId64 " to %" PRId64, name, min, max);
+    *out = v;
+    return 0;
+}
+
+json_t *http_diff(const json_t *before, const json_t *after,
+                  const char *const *skip)
+{
+    json_t *b = json_object(), *a = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)after, key, v) {
+        int skipped = 0;
+        for (size_t i = 0; skip != NULL && skip[i] != NULL; i++)
+            skipped |= strcmp(skip[i], key) == 0;
+        json_t *old = json_object_get(before, key);
+        if (skipped || (old != NULL && json_equal(old, v)))
+            continue;
+        json_object_set(b, key, old != NULL ? old : json_null());
+        json_object_set(a, key, v);
+    }
+    return json_pack("{s:o,s:o}", "before", b, "after", a);
+}
+
+int http_audit_commit(http_req_t *r, const char *action, const char *object,
+                      json_t *details)
+{
+    if (http_audit(r, action, object, details) != 0) {
+        http_rollback(r);
+        return http_error(r, 500, "internal", "audit failed: nothing "
+                          "changed");
+    }
+    PGresult *res = PQexec(r->db, "COMMIT");
+    if (!http_res_ok(res))
+        return http_db_fail(r, res, "commit");
+    PQclear(res);
+    return 0;
+}
+
 int http_pg_start(http_req_t *r)
 {
     if (r->rd != NULL)

@@ -97,6 +97,28 @@ int http_send(http_req_t *r, int status, const char *content_type,
  * r->headers or contains CR/LF (nothing added). */
 int http_header(http_req_t *r, const char *name, const char *value);
 
+/* Whether the query string names name at all, with or without a value
+ * (a parameter given but unreadable must not pass for absent). */
+int http_query_named(const http_req_t *r, const char *name);
+
+/* Query parameter name as an integer in [min, max]: 0 and *out (def when
+ * absent), or 400 sent (not an integer, out of range, too long): returns
+ * the status. */
+int http_query_int(http_req_t *r, const char *name, int64_t min,
+                   int64_t max, int64_t def, int64_t *out);
+
+/* {"before": {...}, "after": {...}} of the keys of after whose value
+ * differs from before's (audit details of an update); keys listed in skip
+ * (NULL-terminated, may be NULL) are left out. A new object. */
+json_t *http_diff(const json_t *before, const json_t *after,
+                  const char *const *skip);
+
+/* http_audit (details stolen), then COMMIT: 0, or the status sent (500
+ * "audit failed", the transaction rolled back: a change that cannot be
+ * audited does not happen; or the COMMIT's failure). */
+int http_audit_commit(http_req_t *r, const char *action, const char *object,
+                      json_t *details);
+
 /* ---- the thread's PostgreSQL connection (r->db) --------------------------- */
 
 /* Starts a handler that needs only PostgreSQL: the QSBR reader offline
