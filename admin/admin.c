@@ -41,6 +41,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #define HTTP_RETRY_MS 5000
@@ -71,6 +72,7 @@ int admin_main(proc_ctx_t *ctx)
         .conninfo = conf_str(ctx->conf, "database_url"),
         .batch = (uint32_t)ctx->conf->flush_batch,
     };
+    pid_t supervisor = getppid();       /* see the fast exit below */
     flusher_t *f = flusher_new(ctx->jrn, &fc);
     if (f == NULL)
         return PROC_EXIT_FATAL;
@@ -116,6 +118,18 @@ int admin_main(proc_ctx_t *ctx)
         waited_ms += 50;
     }
 
+    if (getppid() != supervisor) {
+        /* The supervisor died (PR_SET_PDEATHSIG sent the SIGTERM): nobody
+         * waits for a clean stop, and a restarted supervisor waits for us
+         * to be gone before it takes the journal. A clean stop costs over
+         * a second (civetweb's stop alone); leaving now is what kill -9
+         * would do, which this process is built to survive: the journal
+         * keeps every record for the next flusher, a half-done request is
+         * completed by its retry or by the supervisor's recovery. */
+        LOG_WARN("admin", 0, "the supervisor is gone: exiting at once (the "
+                 "next admin process drains the journal)");
+        _exit(PROC_EXIT_OK);
+    }
     alert_stop(alerts);
     ws_stop(ws);                       /* no more events queued */
     http_stop(http);                   /* closes the /ws clients */
