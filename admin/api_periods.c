@@ -414,16 +414,20 @@ static int periods_delete(http_req_t *r)
     /* rates reference their period ON DELETE CASCADE (sql/002): deleting
      * a used period would take its rates, closed ones too, with it: the
      * history that past CDRs were rated by. Refused instead. */
-    PGresult *res = http_exec(r, "SELECT count(*) FROM rates WHERE "
-                             "period_id = $1", 1, p);
+    PGresult *res = http_exec(r, "SELECT count(*), (SELECT name FROM "
+                              "rate_periods WHERE id = $1) FROM rates WHERE "
+                              "period_id = $1", 1, p);
     if (!http_res_ok(res))
         return http_db_fail(r, res, "period rates");
     long used = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    char name[PER_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", PQgetvalue(res, 0, 1));
     PQclear(res);
     if (used > 0) {
         PQclear(PQexec(r->db, "ROLLBACK"));
-        return http_error(r, 409, "conflict", "period %s: %ld rates (closed "
-                          "ones too: the rating history) use it", ids, used);
+        return http_error(r, 409, "conflict", "period %s (%s): %ld rates "
+                          "(closed ones too: the rating history) use it",
+                          ids, name, used);
     }
     res = http_exec(r, "DELETE FROM rate_periods WHERE id = $1", 1, p);
     if (!http_res_ok(res))

@@ -8,9 +8,12 @@
 #   - the static files: Content-Type, ETag and 304, security headers,
 #     405 for other methods, 404 outside the embedded names (curl)
 #   - the browser test (see its header): login, a live call appears then
-#     disappears, recharge, bulk recharge preview with a bad row, prefix
-#     search, deck validation, CDR export, statistics, audit, users,
-#     Spanish, and a viewer who sees no recharge button and is refused 403
+#     disappears, recharge, notification email, bulk recharge preview with
+#     a bad row, prefix search, deck validation, zone tree, time-of-day
+#     periods (create, overlap, a deck rate with a period, delete refused),
+#     CDR export and flags, statistics, notifications, audit, users,
+#     Spanish, and a viewer who sees no recharge button nor the
+#     notifications and is refused 403
 #   - screenshots of every page: $APOLO_BUILD/tests/artifacts/dashboard/
 #
 # The simulator is started by the browser test once the live page is open
@@ -52,6 +55,10 @@ INSERT INTO rate_plans (id, name, currency, time_zone, rounding, number_rules)
 INSERT INTO zones (id, code, name) VALUES (1, 'AR-FIX', 'Argentina fixed'),
   (2, 'AR-MOB', 'Argentina mobile'), (3, 'US', 'United States'),
   (4, 'ES', 'Spain');
+-- the zone tree: AR above AR-FIX, AR-MOB and AR-SAT (level 3, no rate)
+INSERT INTO zones (id, code, name, parent_id, min_authorization_level) VALUES
+  (5, 'AR', 'Argentina', NULL, 0), (6, 'AR-SAT', 'Argentina satellite', 5, 3);
+UPDATE zones SET parent_id = 5 WHERE id IN (1, 2);
 INSERT INTO deck_versions (plan_id, version, actor) VALUES (1, 1, 't_dashboard');
 INSERT INTO rates (plan_id, prefix, zone_id, rate_per_minute, connection_fee,
                    first_increment, next_increment, effective_from, deck_version)
@@ -68,7 +75,13 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (4, 'OLD', 'Closed Ltd', 'prepaid', 0, 0, 'ARS', 1, 'closed', NULL);
 INSERT INTO extensions (number, account_id, user_name, department) VALUES
   ('1001', 1, 'María Gómez', 'Ventas'), ('1002', 2, 'Juan Pérez', 'Soporte'),
-  ('1003', 3, 'NOC', 'Operaciones'), ('1004', 1, 'Recepción', 'Administración');" ||
+  ('1003', 3, 'NOC', 'Operaciones'), ('1004', 1, 'Recepción', 'Administración');
+-- the notifications page: one pending test message, one failed email
+INSERT INTO alert_outbox (kind, channel, payload) VALUES ('test', 'webhook', '{\"kind\":\"test\"}');
+INSERT INTO alert_outbox (kind, channel, account_id, recipient, payload, state,
+                          attempts, last_error)
+  VALUES ('low_balance', 'email', 2, 'pagos@lowco.example',
+          '{\"kind\":\"low_balance\"}', 'failed', 5, 'smtp: 550 mailbox unavailable');" ||
   { fail "seeding the database"; t_done; }
 t_user admin admin 'admin-password-1'
 t_user operator operator 'operator-password-1'
@@ -110,6 +123,16 @@ for spec in "1001 5491155550001 95" "1001 541143210000 200" "1004 5491166660002 
     -d "{\"call_id\":\"hist-$i\",\"caller\":\"$from\",\"callee\":\"$to\",\"start\":$st,\"answer\":$ans,\"end\":$((st + secs + 5)),\"billsec\":$secs}" >/dev/null
   [ "$(jbody .status)" = recorded ] || fail "posting CDR hist-$i: $(body)"
 done
+# the CDR flags the page shows as badges: hist-3 unbilled (flags 0x40: the
+# debit was refused, cost 0; a fixture: its ledger debit stays), hist-5
+# estimated (flags 8)
+for _ in $(seq 50); do
+  [ "$(sql "SELECT count(*) FROM cdrs WHERE call_id IN ('hist-3', 'hist-5')")" = 2 ] && break
+  sleep 0.1
+done
+sql "UPDATE cdrs SET flags = flags | 64, cost = 0 WHERE call_id = 'hist-3';
+     UPDATE cdrs SET flags = flags | 8 WHERE call_id = 'hist-5';" ||
+  fail "flagging CDRs"
 
 # ---- the browser ---------------------------------------------------------------------
 # One call watched on the live page: answered after 0.6 s, 4 s of talk,

@@ -14,10 +14,17 @@
 // failed. Steps: login (a wrong password first), the live call appears,
 // is answered and disappears after its hangup (event-to-screen latency
 // printed), accounts and the low-balance row, recharge and the new
-// balance, extensions, bulk recharge with a bad row, prefix search, deck
-// validation with a bad row, CDRs and the CSV export, statistics charts,
-// audit, users, Spanish, and a viewer: no recharge button, no admin page,
-// and the server refuses its recharge (403).
+// balance, the notification email (a bad address refused, a good one kept
+// after a reload), extensions, bulk recharge with a bad row, prefix
+// search, deck validation with a bad row, the zone tree (indented, by
+// keyboard), time-of-day periods (create "night" 22:00-07:00, stored as
+// two windows; an overlapping one refused; a deck rate with the period in
+// the rates table; its deletion refused while the rate uses it), CDRs,
+// their flags and the CSV export, statistics charts, notifications (the
+// seeded rows; the test message refused with no channel), audit, users,
+// Spanish, and a viewer: no recharge button, no notification email
+// editing, no notifications nor admin page, and the server refuses its
+// recharge and the notifications (403).
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -63,6 +70,9 @@ function micro(text) {
 }
 
 async function shot(page, name) {
+  // from the top: a full-page shot of a scrolled page draws the sticky
+  // top bar in the middle
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.waitForTimeout(150);  // let the last frame paint
   await page.screenshot({ path: join(art, `${name}.png`), fullPage: true });
 }
@@ -200,6 +210,29 @@ try {
     await shot(page, '05-account-detail');
     return `${fmtEn(before)} -> ${await page.textContent('#acct-balance')}`;
   });
+  await step('notification email: a bad address refused (422), a good one kept after a reload', async () => {
+    // the page is ACME's detail
+    const shown = await page.textContent('#acct-notify-email');
+    assert(/default/.test(shown), `before: ${shown}`);
+    await page.click('#notify-email-edit');
+    await page.fill('#notify-email-input', 'pagos acme@example');
+    await page.click('dialog button[type="submit"]');
+    const err = page.locator('dialog .error:not([hidden])');
+    await err.waitFor({ timeout: 5000 });
+    const msg = (await err.textContent()).trim();
+    assert(/notify_email/.test(msg), `422 message: ${msg}`);
+    await shot(page, '05a-notify-email-refused');
+    await page.fill('#notify-email-input', 'facturacion@acme.example');
+    await page.click('dialog button[type="submit"]');
+    await page.waitForSelector('dialog', { state: 'detached', timeout: 5000 });
+    await page.waitForFunction(() => /facturacion@acme\.example/.test(document.querySelector('#acct-notify-email')?.textContent || ''), null, { timeout: 5000 });
+    await page.reload();
+    await page.waitForSelector('#acct-notify-email');
+    const after = await page.textContent('#acct-notify-email');
+    assert(after.trim() === 'facturacion@acme.example', `after the reload: ${after}`);
+    await shot(page, '05b-account-notify-email');
+    return `refused: ${msg}`;
+  });
   await step('extensions page', async () => {
     await page.click('#nav a[href="#/extensions"]');
     await page.locator('#ext-body tr', { hasText: 'María Gómez' }).waitFor();
@@ -256,6 +289,97 @@ try {
     await shot(page, '09-rates');
     return (await page.textContent('#deck-bad-rows tbody tr')).replace(/\s+/g, ' ').trim();
   });
+  await step('zone tree: AR-MOB indented under AR, with levels; opened and closed by keyboard', async () => {
+    const items = await page.$$eval('#zone-tree [role="treeitem"]', (lis) => lis.map((li) => ({
+      code: li.dataset.zone, level: Number(li.getAttribute('aria-level')),
+      x: li.querySelector('.code').getBoundingClientRect().left, text: li.textContent })));
+    const ar = items.findIndex((z) => z.code === 'AR'), mob = items.findIndex((z) => z.code === 'AR-MOB');
+    assert(ar >= 0 && mob > ar, `order: ${items.map((z) => z.code).join(' ')}`);
+    assert(items[ar].level === 1 && items[mob].level === 2, `levels ${items[ar].level} ${items[mob].level}`);
+    for (let i = ar + 1; i < mob; i++) assert(items[i].level > 1, `${items[i].code} between AR and AR-MOB`);
+    assert(items[mob].x - items[ar].x >= 15, `indent ${items[mob].x - items[ar].x}px`);
+    const sat = items.find((z) => z.code === 'AR-SAT');
+    assert(sat && /level 3/.test(sat.text), `AR-SAT: ${sat?.text}`);
+    // keyboard: Tab lands on the tree's one focusable item; ← closes AR
+    await page.focus('#zone-tree [role="treeitem"][tabindex="0"]');
+    const first = await page.evaluate(() => document.activeElement.dataset.zone);
+    for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement.dataset.zone)) !== 'AR'; i++) {
+      await page.keyboard.press('ArrowDown');
+    }
+    assert(await page.evaluate(() => document.activeElement.dataset.zone) === 'AR', `from ${first}: AR not reached by ↓`);
+    await page.keyboard.press('ArrowLeft');
+    assert(await page.isHidden('#zone-tree [data-zone="AR-MOB"]'), 'AR-MOB still shown with AR closed');
+    assert(await page.getAttribute('#zone-tree [data-zone="AR"]', 'aria-expanded') === 'false', 'AR not closed');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    const child = await page.evaluate(() => document.activeElement.dataset.zone);
+    assert(await page.isVisible('#zone-tree [data-zone="AR-MOB"]') && /^AR-/.test(child), `after → →: ${child}`);
+    return `${items.length} zones, AR-MOB +${Math.round(items[mob].x - items[ar].x)} px`;
+  });
+  await step('periods: an admin creates "night" 22:00-07:00 every day: two windows listed', async () => {
+    assert(/America\/Argentina\/Buenos_Aires/.test(await page.textContent('#periods-tz')), 'the plan\'s time zone not shown');
+    await page.click('#period-add');
+    await page.fill('#period-name', 'night');
+    for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) await page.check(`dialog input[data-day="${d}"]`);
+    await page.fill('#w1-start', '22:00');
+    await page.fill('#w1-end', '07:00');
+    await shot(page, '09a-period-dialog');
+    await page.click('dialog button[type="submit"]');
+    await page.waitForSelector('dialog', { state: 'detached', timeout: 5000 });
+    const row = page.locator('#periods-body tr', { hasText: 'night' });
+    await row.waitFor({ timeout: 5000 });
+    const wins = await row.locator('.window').allTextContents();
+    assert(wins.length === 2, `${wins.length} windows: ${wins.join(' | ')}`);
+    assert(wins.includes('Every day 00:00–07:00') && wins.includes('Every day 22:00–24:00'), `windows: ${wins.join(' | ')}`);
+    return wins.join(' | ');
+  });
+  await step('periods: an overlapping window is refused with the server\'s message (422)', async () => {
+    await page.click('#period-add');
+    await page.fill('#period-name', 'late');
+    await page.check('dialog input[data-day="mon"]');
+    await page.fill('#w1-start', '23:00');
+    await page.fill('#w1-end', '23:30');
+    await page.click('dialog button[type="submit"]');
+    const err = page.locator('dialog .error:not([hidden])');
+    await err.waitFor({ timeout: 5000 });
+    const msg = (await err.textContent()).trim();
+    assert(/another period/.test(msg) && /overlaps/.test(msg), `message: ${msg}`);
+    await shot(page, '09b-period-overlap');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('dialog', { state: 'detached', timeout: 3000 });
+    assert(await page.locator('#periods-body tr', { hasText: 'late' }).count() === 0, '"late" was created');
+    return msg;
+  });
+  await step('a deck rate with the period "night" shows it in the rates table', async () => {
+    await page.setInputFiles('#deck-file', { name: 'night.csv', mimeType: 'text/csv',
+      buffer: Buffer.from('prefix,zone,rate_per_minute,increment,period\n34,ES,10.00,60/6,night\n') });
+    await page.click('#deck-check');
+    await page.waitForSelector('#deck-ok, #deck-error', { timeout: 5000 });
+    if (await page.locator('#deck-error').count()) throw new Error(`dry run: ${await page.textContent('#deck-report')}`);
+    await page.click('#deck-import');
+    await page.waitForSelector('#deck-done, #deck-error', { timeout: 10000 });
+    if (await page.locator('#deck-error').count()) throw new Error(`import: ${await page.textContent('#deck-report')}`);
+    await page.fill('#rate-prefix', '34');
+    await page.waitForFunction(() => [...document.querySelectorAll('#rates-body tr')].every((tr) => /^34/.test(tr.cells[0]?.textContent || '')),
+      null, { timeout: 5000 });
+    const night = page.locator('#rates-body tr', { hasText: 'night' });
+    await night.waitFor({ timeout: 5000 });
+    const text = (await night.textContent()).replace(/\s+/g, ' ');
+    assert(/10\.00/.test(text) && /Spain|ES/.test(text), `row: ${text}`);
+    assert(await page.locator('#rates-body tr').count() === 2, 'prefix 34: the rate at any time and the night rate');
+    await shot(page, '09c-rates-period');
+    return text.trim();
+  });
+  await step('deleting "night" is refused while the rate uses it (409, the server\'s message)', async () => {
+    page.once('dialog', (d) => d.accept());
+    await page.click('#periods-body .period-delete[data-period="night"]');
+    await page.waitForSelector('#period-error:not([hidden])', { timeout: 5000 });
+    const msg = (await page.textContent('#period-error')).trim();
+    assert(/rates refer to it/.test(msg) && /night|period/.test(msg), `message: ${msg}`);
+    assert(await page.locator('#periods-body tr', { hasText: 'night' }).count() === 1, 'night is gone');
+    await shot(page, '09d-zone-tree-periods');
+    return msg;
+  });
 
   // ---- CDRs --------------------------------------------------------------------------
   await step('CDRs: the call is listed, the CSV export downloads it', async () => {
@@ -272,6 +396,17 @@ try {
     assert(lines.length - 1 === shown, `${lines.length - 1} rows exported, ${shown} shown`);
     return `${dl.suggestedFilename()}: ${lines.length - 1} rows`;
   });
+  await step('CDRs: the unbilled and estimated badges', async () => {
+    const unbilled = page.locator('#cdr-body .badge.flag', { hasText: 'unbilled' });
+    const estimated = page.locator('#cdr-body .badge.flag', { hasText: 'estimated' });
+    assert(await unbilled.count() === 1, `${await unbilled.count()} unbilled badges`);
+    assert(await estimated.count() >= 1, 'no estimated badge');
+    const tr = page.locator('#cdr-body tr', { has: page.locator('.badge.flag', { hasText: 'unbilled' }) });
+    const row = (await tr.textContent()).replace(/\s+/g, ' ');
+    assert(/5491166660002/.test(row), `unbilled row: ${row}`);
+    await shot(page, '10a-cdrs-flags');
+    return row.trim().slice(0, 90);
+  });
 
   // ---- statistics, audit, users ----------------------------------------------------------
   await step('statistics: charts drawn', async () => {
@@ -281,6 +416,24 @@ try {
     assert(bars >= 5, `${bars} bars`);
     await shot(page, '11-stats');
     return `${bars} bars, revenue ${await page.textContent('#stat-revenue')}`;
+  });
+  await step('notifications: the outbox rows; the test message refused with no channel (422)', async () => {
+    await page.click('#nav a[href="#/notifications"]');
+    const failed = page.locator('#notif-body tr', { hasText: 'pagos@lowco.example' });
+    await failed.waitFor({ timeout: 5000 });
+    const ftext = (await failed.textContent()).replace(/\s+/g, ' ');
+    assert(/low balance/.test(ftext) && /LOWCO/.test(ftext) && /failed/.test(ftext) && /550 mailbox/.test(ftext), `row: ${ftext}`);
+    assert(await page.locator('#notif-body tr', { hasText: 'webhook' }).count() >= 1, 'no webhook row');
+    await page.selectOption('#notif-state', 'failed');
+    await page.locator('#notif-body tr', { hasText: 'webhook' }).waitFor({ state: 'detached', timeout: 5000 });
+    await page.selectOption('#notif-state', '');
+    await page.locator('#notif-body tr', { hasText: 'webhook' }).first().waitFor({ timeout: 5000 });
+    await page.click('#notif-test');
+    await page.waitForSelector('#notif-error:not([hidden])', { timeout: 5000 });
+    const msg = (await page.textContent('#notif-error')).trim();
+    assert(/channel/.test(msg), `message: ${msg}`);
+    await shot(page, '11a-notifications');
+    return msg;
   });
   await step('audit trail shows the recharge', async () => {
     await page.click('#nav a[href="#/audit"]');
@@ -311,6 +464,16 @@ try {
     await page.waitForSelector('#live-table');
     assert(/Anexo/.test(await page.textContent('#live-table thead')), 'live: no Anexo');
     await shot(page, '15-live-es');
+    assert(/Notificaciones/.test(nav), `nav: ${nav}`);
+    const [sw, cw] = await page.evaluate(() => { const n = document.getElementById('nav'); return [n.scrollWidth, n.clientWidth]; });
+    assert(sw <= cw + 1, `the Spanish navigation overflows at 1366 px: ${sw} > ${cw}`);
+    await page.click('#nav a[href="#/rates"]');
+    await page.locator('#periods-body tr', { hasText: 'night' }).waitFor({ timeout: 5000 });
+    const per = await page.textContent('#periods-panel');
+    assert(/Períodos horarios/.test(per) && /Todos los días 22:00–24:00/.test(per), `periods: ${per.slice(0, 200)}`);
+    assert(/Período/.test(await page.textContent('#rates-table thead')), 'rates: no Período column');
+    assert(/nivel 3/.test(await page.textContent('#zone-tree')), 'zone tree: no "nivel 3"');
+    await shot(page, '15a-rates-es');
     await page.selectOption('#lang', 'en');
   });
 
@@ -324,7 +487,8 @@ try {
   await step('a viewer sees no recharge button and no admin page', async () => {
     await login(vpage, 'viewer', 'viewer-password-1');
     const nav = await vpage.textContent('#nav');
-    assert(!/Audit|Users|Bulk/.test(nav), `viewer nav: ${nav}`);
+    assert(!/Audit|Users|Bulk|Notifications/.test(nav), `viewer nav: ${nav}`);
+    assert(await vpage.locator('#nav a[href="#/notifications"]').count() === 0, 'a notifications link for a viewer');
     await vpage.click('#nav a[href="#/accounts"]');
     await vpage.waitForSelector('#acct-body tr');
     assert(await vpage.locator('.recharge-btn').count() === 0, 'a recharge button in the list');
@@ -333,10 +497,16 @@ try {
     await vpage.waitForSelector('#acct-balance');
     await vpage.waitForTimeout(200);
     assert(await vpage.locator('.recharge-btn, #recharge-open').count() === 0, 'a recharge button on the detail');
+    assert((await vpage.textContent('#acct-notify-email')).trim() === 'facturacion@acme.example', 'the notification email not shown');
+    assert(await vpage.locator('#notify-email-edit').count() === 0, 'a viewer can edit the notification email');
+    await shot(vpage, '16a-viewer-account-detail');
+    await vpage.goto(ui + '#/notifications');
+    await vpage.waitForSelector('.error');
+    assert(await vpage.locator('#notif-table').count() === 0, 'the notifications page drawn for a viewer');
     await vpage.goto(ui + '#/users');
     await vpage.waitForSelector('.error');
   });
-  await step('the server refuses a viewer\'s recharge (403)', async () => {
+  await step('the server refuses a viewer\'s recharge and the notifications (403)', async () => {
     const status = await vpage.evaluate(async () => {
       const r = await fetch('/api/v1/accounts/1/recharges', { method: 'POST',
         headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'viewer-try-1' },
@@ -344,7 +514,9 @@ try {
       return r.status;
     });
     assert(status === 403, `status ${status}`);
-    return 'HTTP 403';
+    const n = await vpage.evaluate(async () => (await fetch('/api/v1/notifications')).status);
+    assert(n === 403, `GET /api/v1/notifications: ${n}`);
+    return 'HTTP 403 (recharge, notifications)';
   });
   await step('logout ends the session', async () => {
     await vpage.click('#logout');

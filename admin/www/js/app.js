@@ -16,6 +16,7 @@ import * as cdrs from './pages/cdrs.js';
 import * as stats from './pages/stats.js';
 import * as rates from './pages/rates.js';
 import * as admin from './pages/admin.js';
+import * as notifications from './pages/notifications.js';
 
 const RANK = { viewer: 1, operator: 2, admin: 3 };
 
@@ -29,6 +30,7 @@ const ROUTES = [
   [/^\/cdrs$/, cdrs.render, 'nav_cdrs', 'viewer'],
   [/^\/stats$/, stats.render, 'nav_stats', 'viewer'],
   [/^\/rates$/, rates.render, 'nav_rates', 'viewer'],
+  [/^\/notifications$/, notifications.render, 'nav_notifications', 'operator'],
   [/^\/audit$/, admin.renderAudit, 'nav_audit', 'admin'],
   [/^\/users$/, admin.renderUsers, 'nav_users', 'admin'],
 ];

@@ -158,7 +158,8 @@ export function errText(e) {
 
 // A modal dialog with a form; resolves with the submit's result or null.
 // build(form) adds the fields; submit(form) -> value (throws to keep it open).
-export function dialog({ title, build, submitLabel, submit }) {
+// wide: a wider dialog (forms with rows of fields).
+export function dialog({ title, build, submitLabel, submit, wide }) {
   return new Promise((resolve) => {
     const err = el('div.error', { hidden: true, role: 'alert' });
     const form = el('form', { method: 'dialog' }, el('h2', { text: title }));
@@ -166,7 +167,7 @@ export function dialog({ title, build, submitLabel, submit }) {
     const ok = el('button.btn.btn-primary', { type: 'submit', text: submitLabel || t('save') });
     const cancel = el('button.btn', { type: 'button', text: t('cancel') });
     form.append(err, el('div.actions', cancel, ok));
-    const d = el('dialog', form);
+    const d = el('dialog' + (wide ? '.wide' : ''), form);
     document.body.append(d);
     let done = false;
     const finish = (v) => { if (!done) { done = true; d.close(); d.remove(); resolve(v); } };

@@ -161,6 +161,37 @@ export async function renderDetail(main, ctx) {
     } }));
   }
   drawKpis();
+  // where the account's notifications go (null: alert.smtp_to); operators
+  // and admins edit it (PATCH notify_email, null clears; 422 a bad address)
+  const notifyVal = el('dd', { id: 'acct-notify-email' });
+  function drawNotify() {
+    if (a.notify_email) clear(notifyVal, el('span.mono', { text: a.notify_email }));
+    else clear(notifyVal, el('span.muted', { text: t('notify_email_default') }));
+  }
+  drawNotify();
+  const notifyEdit = ctx.can('operator') ? el('button.btn.btn-sm', { type: 'button', id: 'notify-email-edit', text: t('edit'),
+    'aria-label': t('notify_email_title', { code: a.code }),
+    onclick: async () => {
+      const r = await dialog({
+        title: t('notify_email_title', { code: a.code }),
+        build(form) {
+          form.append(field(t('notify_email'), el('input', { id: 'notify-email-input', name: 'email', type: 'text',
+            inputmode: 'email', autocomplete: 'off', spellcheck: 'false', maxlength: 254, placeholder: 'facturacion@example.com',
+            value: a.notify_email || '' })),
+          el('p.muted.small', { text: t('notify_email_hint') }));
+        },
+        async submit(form) {
+          const v = form.elements.email.value.trim();
+          return (await api('PATCH', `/accounts/${id}`, { body: { notify_email: v === '' ? null : v } })) || {};
+        },
+      });
+      if (!r) return;
+      a.notify_email = 'notify_email' in r ? r.notify_email : (await api('GET', `/accounts/${id}`)).notify_email;
+      drawNotify();
+      toast(t('notify_email_saved', { code: a.code }));
+    } }) : null;
+  const contact = el('div.panel.contact', { id: 'acct-contact' },
+    el('dl.dl', el('dt', { text: t('notify_email') }), notifyVal), notifyEdit);
   const exts = table({ cols: [
     { label: t('col_extension'), cell: (x) => el('td.mono', { text: x.number }) },
     { label: t('col_user'), key: 'user_name' },
@@ -171,6 +202,7 @@ export async function renderDetail(main, ctx) {
     el('div', el('a', { href: '#/accounts', text: '← ' + t('nav_accounts') })),
     pageHead(`${a.code} — ${a.name}`, `${t(a.type)} · ${a.currency} · ${t('plan')} #${a.plan_id ?? '—'}`, statusBadge(a.status), ...actions),
     kpis,
+    contact,
     el('div.grid.side',
       el('div.panel.flush', el('h2', { text: t('ledger_title') }), el('div.table-wrap', el('table', { id: 'ledger-table' },
         el('thead', el('tr', ledgerCols.map((c) => el('th' + (c.num ? '.num' : ''), { scope: 'col', text: c.label })))), ledgerBody)),

@@ -7,6 +7,14 @@ import { api } from '../api.js';
 import { t } from '../i18n.js';
 import { el, clear, fillRows, moneyCell, fmtTime, fmtDuration, badge, pageHead, field, errText, localInput, inputToUnix } from '../ui.js';
 
+// a CDR flag: a small badge, its meaning as the tooltip
+function flag(text, kind, hint) {
+  const b = badge(text, kind);
+  b.classList.add('flag');
+  b.title = hint;
+  return b;
+}
+
 export async function render(main) {
   const now = new Date();
   const from = el('input', { id: 'cdr-from', type: 'datetime-local', value: localInput(new Date(now.getTime() - 7 * 86400000)) });
@@ -41,7 +49,9 @@ export async function render(main) {
     { label: t('col_account'), cell: (c) => el('td', { text: accounts.get(c.account_id)?.code || (c.account_id ?? '—') }) },
     { label: t('col_zone'), cell: (c) => el('td', { text: c.zone_name || zones.get(c.zone_id)?.name || '—' }) },
     { label: t('col_direction'), cell: (c) => el('td', { text: t('dir_' + c.direction) }) },
-    { label: t('col_status'), cell: (c) => el('td', badge(t('cdr_' + c.status), c.status === 'answered' ? 'ok' : c.status === 'refused' ? 'bad' : ''), c.estimated ? badge(t('flag_estimated'), 'warn') : null) },
+    { label: t('col_status'), cell: (c) => el('td', badge(t('cdr_' + c.status), c.status === 'answered' ? 'ok' : c.status === 'refused' ? 'bad' : ''), 
+      c.estimated ? [' ', flag(t('flag_estimated'), 'warn', t('flag_estimated_hint'))] : null,
+      c.unbilled ? [' ', flag(t('flag_unbilled'), 'bad', t('flag_unbilled_hint'))] : null) },
     { label: t('col_billsec'), num: true, cell: (c) => el('td.num', { text: fmtDuration(c.billsec || 0) }) },
     { label: t('col_rate'), num: true, cell: (c) => moneyCell(c.rate_per_minute) },
     { label: t('col_cost'), num: true, cell: (c) => moneyCell(c.cost, accounts.get(c.account_id)?.currency) },
