@@ -26,7 +26,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then N=100000; tag=100k; else N=1000000; tag=1m; f
 work=$(mktemp -d /tmp/apolo-bdeck.XXXXXX)
 db=apolo_bench_deck_$$
 conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000))
 base=http://127.0.0.1:$port
 sup=""
 cleanup() {

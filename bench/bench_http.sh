@@ -40,7 +40,7 @@ fi
 work=$(mktemp -d /tmp/apolo-bhttp.XXXXXX)
 db=apolo_bench_http_$$
 conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000))
 base=http://127.0.0.1:$port
 sup=""
 cleanup() {

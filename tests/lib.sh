@@ -41,13 +41,25 @@ t_cleanup() {
   if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 
-# t_init NAME: temp folder, a database of its own, a free-looking port.
+# t_free_port: a TCP port of 127.0.0.1 that nobody listens on, below the
+# kernel's ephemeral range (32768-60999), so that no outgoing connection
+# (to PostgreSQL, curl's) can hold it when apolod binds it.
+t_free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 12000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  echo "$p"
+}
+
+# t_init NAME: temp folder, a database of its own, a free port.
 t_init() {
   t_name=$1
   work=$(mktemp -d "/tmp/apolo-t$1.XXXXXX")
   db=apolo_t_$1_$$
   conf=$work/apolod.conf
-  port=$((30000 + RANDOM % 20000))
+  port=$(t_free_port)
   base=http://127.0.0.1:$port
   trap t_cleanup EXIT
   trap 'echo "$t_name: interrupted"; exit 143' INT TERM

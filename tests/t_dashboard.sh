@@ -40,11 +40,9 @@ if [ ! -f "$browser/node_modules/.package-lock.json" ] ||
     >"$work/npm.log" 2>&1 || { cat "$work/npm.log"; fail "npm ci tests/browser"; t_done; }
 fi
 
-# the simulator's port: free now (nothing answers a connect)
-for _ in 1 2 3 4 5 6 7 8; do
-  simport=$((20000 + RANDOM % 10000))
-  (exec 3<>"/dev/tcp/127.0.0.1/$simport") 2>/dev/null || break
-done
+# the simulator's port: free now, and not apolod's
+simport=$(t_free_port)
+while [ "$simport" = "$port" ]; do simport=$(t_free_port); done
 printf '%s\n' 'esl.reconnect_max_ms = 300' \
   "esl.nodes = \"ClueCon@127.0.0.1:$simport\"" | t_conf
 t_migrate

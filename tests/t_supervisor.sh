@@ -28,7 +28,7 @@ bin=$build/apolod
 work=$(mktemp -d /tmp/apolo-tsup.XXXXXX)
 db=apolo_t_sup_$$
 conf=$work/apolod.conf
-port=$((30000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000))
 fails=0
 pids=()
 
