@@ -8,6 +8,7 @@
 #   2. var/apolod.conf written on first run (journal and ctl socket in var/)
 #   3. migrations (apolod migrate), then engine/demo.sql if the database
 #      has no rate plan yet
+#   3b. a first user "admin" with a random password (var/admin-password)
 #   4. no FreeSWITCH configured (esl.nodes neither in var/apolod.conf nor
 #      in APOLO_ESL_NODES): the simulator (tests/fssim) plays one, with a
 #      few random calls a second from the demo extensions, so that calls
@@ -70,6 +71,16 @@ if [ "$plans" = 0 ]; then
   echo "run.sh: demo deck loaded (engine/demo.sql)"
 fi
 
+# A first user for the dashboard and the API, once: "admin" with a random
+# password, written to var/admin-password (mode 0600) and shown here.
+users=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM users")
+if [ "$users" = 0 ]; then
+  pw=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+  (umask 077; printf '%s\n' "$pw" >"$var/admin-password")
+  printf '%s\n' "$pw" | "$bin" -c "$conf" user add admin admin >/dev/null &&
+    echo "run.sh: created user admin, password $pw (also in $var/admin-password)"
+fi
+
 if [ -z "${APOLO_ESL_NODES:-}" ] && ! grep -q '^ *esl\.nodes' "$conf"; then
   port=${APOLO_FSSIM_PORT:-8021}
   "$top/$out/fssim" --listen "127.0.0.1:$port" --quiet --calls 100000000 \
@@ -85,6 +96,8 @@ if [ -z "${APOLO_ESL_NODES:-}" ] && ! grep -q '^ *esl\.nodes' "$conf"; then
 fi
 
 echo "run.sh: starting $bin -c $conf (Ctrl-C stops it)"
+echo "run.sh: the dashboard: http://127.0.0.1:8080/ui/ (user admin;" \
+     "password in $var/admin-password)"
 set +e
 "$bin" -c "$conf"
 rc=$?
