@@ -72,6 +72,7 @@
 #include "admin/api.h"
 #include "admin/axl.h"
 #include "admin/http.h"
+#include "admin/reload.h"
 
 #include "shm/conf.h"
 #include "shm/log.h"
@@ -166,6 +167,17 @@ static json_t *fac_json(const PGresult *res, int i)
     json_object_set_new(o, "updated_at", fac_text(res, i, 7));
     json_object_set_new(o, "axl", axl);
     return o;
+}
+
+/* After a committed change: the region's catalog follows (the workers
+ * look FACs up there, shm/catalog.h). A failure is logged by
+ * admin_reload and left to the next reload: the change itself stands. */
+static void fac_republish(http_req_t *r)
+{
+    char err[160];
+    if (r->rd != NULL)
+        qsbr_offline(r->rd);
+    admin_reload(r->ctx, NULL, err, sizeof err);
 }
 
 /* One FAC as JSON, or NULL with *st (404 or failure sent). */
@@ -595,6 +607,7 @@ static int facs_insert(http_req_t *r, fac_in_t *f)
     json_object_del(o, "axl");
     if ((st = http_audit_commit(r, "fac_create", object, o)) != 0)
         return st;
+    fac_republish(r);
     return fac_push_answer(r, ids, 201);
 }
 
@@ -655,6 +668,7 @@ static int facs_apply(http_req_t *r, const char *ids, const fac_in_t *f,
     snprintf(object, sizeof object, "fac:%s", ids);
     if ((st = http_audit_commit(r, action, object, details)) != 0)
         return st;
+    fac_republish(r);
     return fac_push_answer(r, ids, 200);
 }
 
@@ -922,6 +936,7 @@ static int facs_import_write(http_req_t *r, axl_fac_t *list, size_t n)
         json_decref(m.ids);
         return st;
     }
+    fac_republish(r);
     json_object_set_new(sum, "facs", fac_import_rows(r, m.ids));
     json_decref(m.ids);
     return http_json(r, 200, sum);

@@ -399,6 +399,36 @@ static int load_extensions(load_ctx_t *x, cat_builder_t *cb,
     return rc;
 }
 
+/* The FACs: account_id NULL or unknown to the region -> UINT32_MAX (the
+ * caller's account pays; a FAC of a closed account is kept as such). */
+static int load_facs(load_ctx_t *x, cat_builder_t *cb,
+                     const load_acct_t *accts, int naccts)
+{
+    PGresult *res = db_query(x->conn, "load FACs",
+        "SELECT id, name, coalesce(code_hash, ''), authorization_level, "
+        "coalesce(account_id, 0), active FROM fac_codes", 0, NULL);
+    if (res == NULL)
+        return LOAD_ERROR;
+    int rc = LOAD_OK;
+    for (int i = 0; rc == LOAD_OK && i < PQntuples(res); i++) {
+        load_acct_t key = { .id = strtoll(PQgetvalue(res, i, 4), NULL, 10) };
+        const load_acct_t *a = key.id == 0 ? NULL
+            : bsearch(&key, accts, (size_t)naccts, sizeof key, load_acct_cmp);
+        if (cat_builder_fac(cb, strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                            PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                            (int32_t)atoi(PQgetvalue(res, i, 3)),
+                            a != NULL ? a->slot : UINT32_MAX,
+                            PQgetvalue(res, i, 5)[0] == 't') != CAT_OK) {
+            LOG_ERROR("load", 0, "FAC %s refused by the region",
+                      PQgetvalue(res, i, 0));
+            rc = LOAD_ERROR;
+        }
+    }
+    x->stats->facs = (uint32_t)PQntuples(res);
+    PQclear(res);
+    return rc;
+}
+
 /* Step 5: configuration changes of accounts that were already live. */
 static void load_reconfigure(load_ctx_t *x, const load_acct_t *accts, int n)
 {
@@ -413,7 +443,7 @@ static void load_reconfigure(load_ctx_t *x, const load_acct_t *accts, int n)
     }
 }
 
-/* Steps 3 and 4: accounts, extensions, then the catalog. */
+/* Steps 3 and 4: accounts, extensions, FACs, then the catalog. */
 static int load_publish(load_ctx_t *x)
 {
     const cat_hdr_t *cur = cat_current(x->r);
@@ -438,6 +468,8 @@ static int load_publish(load_ctx_t *x)
         rc = load_accounts(x, cb, res, accts);
     if (rc == LOAD_OK)
         rc = load_extensions(x, cb, accts, n);
+    if (rc == LOAD_OK)
+        rc = load_facs(x, cb, accts, n);
     uint64_t old_decks[x->nplans + 1];
     uint32_t nold = 0;
     for (uint32_t i = 0; cur != NULL && i < cur->nplans; i++) {
@@ -501,9 +533,9 @@ int load_all(PGconn *conn, region_t *r, pub_t *pub, load_stats_t *stats)
     load_free(&x, rc != LOAD_OK);
     if (rc == LOAD_OK)
         LOG_INFO("load", "catalog %llu published: %u plans, %llu rates, "
-                 "%u accounts, %u extensions",
+                 "%u accounts, %u extensions, %u FACs",
                  (unsigned long long)stats->catalog_version, stats->plans,
                  (unsigned long long)stats->rates, stats->accounts,
-                 stats->extensions);
+                 stats->extensions, stats->facs);
     return rc;
 }

@@ -32,7 +32,7 @@
 enum { LOAD_OK = 0, LOAD_ERROR = -1 };
 
 typedef struct load_stats {
-    uint32_t plans, accounts, extensions;
+    uint32_t plans, accounts, extensions, facs;
     uint64_t rates;
     uint64_t catalog_version;
 } load_stats_t;

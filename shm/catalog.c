@@ -16,6 +16,7 @@
  */
 #include "shm/catalog.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <urcu/pointer.h>
@@ -32,7 +33,9 @@ struct cat_builder {
     cat_bplan_t *plans;
     cat_acct_t  *accts;
     cat_ext_t   *exts;
+    cat_fac_t   *facs;
     uint32_t     nplans, capplans, naccts, capaccts, nexts, capexts;
+    uint32_t     nfacs, capfacs;
 };
 
 uint64_t cat_root_shm_size(void)
@@ -158,6 +161,51 @@ const cat_ext_t *cat_extension(const cat_hdr_t *c, const char *number,
     }
 }
 
+/* name lower-cased into out[CAT_FAC_NAME + 1]: its length, or -1 (too
+ * long or empty). ASCII only: CUCM's FAC names are. */
+static int cat_fac_key(const char *name, char *out)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > CAT_FAC_NAME)
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (char)tolower((unsigned char)name[i]);
+    return (int)n;
+}
+
+const cat_fac_t *cat_fac_by_name(const cat_hdr_t *c, const char *name)
+{
+    char key[CAT_FAC_NAME + 1];
+    int n = cat_fac_key(name, key);
+    if (n < 0 || c->nfacs == 0)
+        return NULL;
+    const uint32_t *h = cat_at(c, c->fac_name_hash_off);
+    const cat_fac_t *f = cat_at(c, c->facs_off);
+    for (uint64_t i = cat_hash_str(key, (size_t)n);; i++) {
+        uint32_t v = h[i & c->fac_mask];
+        if (v == 0)
+            return NULL;
+        if (strcmp(f[v - 1].name, key) == 0)
+            return &f[v - 1];
+    }
+}
+
+const cat_fac_t *cat_fac_by_code_hash(const cat_hdr_t *c, const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n == 0 || n >= CAT_FAC_HASH || c->nfacs == 0)
+        return NULL;
+    const uint32_t *h = cat_at(c, c->fac_code_hash_off);
+    const cat_fac_t *f = cat_at(c, c->facs_off);
+    for (uint64_t i = cat_hash_str(hex, n);; i++) {
+        uint32_t v = h[i & c->fac_mask];
+        if (v == 0)
+            return NULL;
+        if (strcmp(f[v - 1].code_hash, hex) == 0)
+            return &f[v - 1];
+    }
+}
+
 /* ---- builder ----------------------------------------------------------- */
 
 cat_builder_t *cat_builder_new(uint64_t version)
@@ -179,6 +227,7 @@ void cat_builder_free(cat_builder_t *b)
     free(b->plans);
     free(b->accts);
     free(b->exts);
+    free(b->facs);
     free(b);
 }
 
@@ -299,6 +348,29 @@ int cat_builder_extension(cat_builder_t *b, const char *number, int64_t id,
     return CAT_OK;
 }
 
+int cat_builder_fac(cat_builder_t *b, int64_t id, const char *name,
+                    const char *code_hash, int32_t level, uint32_t acct_slot,
+                    int active)
+{
+    char key[CAT_FAC_NAME + 1];
+    if (cat_fac_key(name, key) < 0 || level < 0
+        || (code_hash != NULL && strlen(code_hash) >= CAT_FAC_HASH))
+        return CAT_EINVAL;
+    if (cat_grow((void **)&b->facs, b->nfacs, &b->capfacs,
+                 sizeof *b->facs) != CAT_OK)
+        return CAT_ENOMEM;
+    cat_fac_t *f = &b->facs[b->nfacs++];
+    memset(f, 0, sizeof *f);
+    memcpy(f->name, key, sizeof f->name);
+    if (code_hash != NULL)
+        strcpy(f->code_hash, code_hash);
+    f->id = id;
+    f->level = level;
+    f->acct_slot = acct_slot;
+    f->active = active != 0;
+    return CAT_OK;
+}
+
 static uint64_t cat_take(uint64_t *off, uint64_t len)
 {
     uint64_t at = *off;
@@ -324,6 +396,11 @@ static size_t cat_layout(const cat_builder_t *b, cat_hdr_t *h)
     h->code_hash_off = cat_take(&off, (h->code_mask + 1ULL) * 4);
     h->exts_off = cat_take(&off, (uint64_t)b->nexts * sizeof(cat_ext_t));
     h->ext_hash_off = cat_take(&off, (h->ext_mask + 1ULL) * 4);
+    h->nfacs = b->nfacs;
+    h->fac_mask = cat_mask_for(b->nfacs);
+    h->facs_off = cat_take(&off, (uint64_t)b->nfacs * sizeof(cat_fac_t));
+    h->fac_name_hash_off = cat_take(&off, (h->fac_mask + 1ULL) * 4);
+    h->fac_code_hash_off = cat_take(&off, (h->fac_mask + 1ULL) * 4);
     for (uint32_t i = 0; i < b->nplans; i++) {
         off += b->plans[i].tz_len + 63 + b->plans[i].p.nwindows
                * sizeof(rate_window_t) + 63;
@@ -376,6 +453,36 @@ static int cat_eq_ext(const void *a, uint32_t x, uint32_t y)
                   ((const cat_ext_t *)a)[y].number) == 0;
 }
 
+static int cat_eq_fac_name(const void *a, uint32_t x, uint32_t y)
+{
+    return strcmp(((const cat_fac_t *)a)[x].name,
+                  ((const cat_fac_t *)a)[y].name) == 0;
+}
+
+static int cat_eq_fac_code(const void *a, uint32_t x, uint32_t y)
+{
+    return strcmp(((const cat_fac_t *)a)[x].code_hash,
+                  ((const cat_fac_t *)a)[y].code_hash) == 0;
+}
+
+/* Both FAC indexes (a FAC without a code is in the name index only). */
+static int cat_emit_facs(cat_hdr_t *h, uint8_t *base)
+{
+    cat_fac_t *facs = (cat_fac_t *)(base + h->facs_off);
+    int rc = CAT_OK;
+    for (uint32_t i = 0; rc == CAT_OK && i < h->nfacs; i++) {
+        rc = cat_hash_put((uint32_t *)(base + h->fac_name_hash_off),
+                          h->fac_mask, cat_hash_str(facs[i].name,
+                          strlen(facs[i].name)), i, cat_eq_fac_name, facs);
+        if (rc == CAT_OK && facs[i].code_hash[0] != '\0')
+            rc = cat_hash_put((uint32_t *)(base + h->fac_code_hash_off),
+                              h->fac_mask, cat_hash_str(facs[i].code_hash,
+                              strlen(facs[i].code_hash)), i,
+                              cat_eq_fac_code, facs);
+    }
+    return rc;
+}
+
 static int cat_emit_indexes(cat_hdr_t *h, uint8_t *base)
 {
     cat_plan_t *plans = (cat_plan_t *)(base + h->plans_off);
@@ -398,7 +505,7 @@ static int cat_emit_indexes(cat_hdr_t *h, uint8_t *base)
         rc = cat_hash_put((uint32_t *)(base + h->ext_hash_off), h->ext_mask,
                           cat_hash_str(exts[i].number, strlen(exts[i].number)),
                           i, cat_eq_ext, exts);
-    return rc;
+    return rc == CAT_OK ? cat_emit_facs(h, base) : rc;
 }
 
 int cat_builder_emit(cat_builder_t *b, void *dst, size_t size)
@@ -413,7 +520,8 @@ int cat_builder_emit(cat_builder_t *b, void *dst, size_t size)
     h.magic = CAT_MAGIC;
     h.size = need;
     h.version = b->version;
-    uint64_t off = h.ext_hash_off + (((h.ext_mask + 1ULL) * 4 + 63) & ~63ULL);
+    uint64_t off = h.fac_code_hash_off
+                   + (((h.fac_mask + 1ULL) * 4 + 63) & ~63ULL);
     cat_plan_t *plans = (cat_plan_t *)(base + h.plans_off);
     for (uint32_t i = 0; i < b->nplans; i++) {
         const cat_bplan_t *bp = &b->plans[i];
@@ -429,6 +537,8 @@ int cat_builder_emit(cat_builder_t *b, void *dst, size_t size)
         memcpy(base + h.accts_off, b->accts, b->naccts * sizeof *b->accts);
     if (b->nexts > 0)
         memcpy(base + h.exts_off, b->exts, b->nexts * sizeof *b->exts);
+    if (b->nfacs > 0)
+        memcpy(base + h.facs_off, b->facs, b->nfacs * sizeof *b->facs);
     memcpy(base, &h, sizeof h);
     return cat_emit_indexes((cat_hdr_t *)base, base);
 }

@@ -13,7 +13,8 @@
  *   root --> catalog v7 --+--> plan 1 --> deck block (plan 1, deck v3)
  *                         +--> plan 2 --> deck block (plan 2, deck v9)
  *                         +--> account index (id, code -> slot)
- *                         `--> extension index (number -> slot, ext id)
+ *                         +--> extension index (number -> slot, ext id)
+ *                         `--> FAC index (name, code hash -> FAC)
  *
  * Readers: cat_current() inside a QSBR critical section (qsbr.h) gives a
  * snapshot that stays whole until the reader's next quiescent point; every
@@ -82,6 +83,24 @@ typedef struct cat_acct {
     uint32_t pad;
 } cat_acct_t;
 
+/* A Forced Authorization Code (fac_codes): found by its name as CUCM
+ * writes it in a CDR (authCodeDescription; names are unique whatever
+ * their case, so the index is of the lower-cased name) or by the hash of
+ * the code dialled (HMAC-SHA256 with fac.secret, hex: the database never
+ * holds the code). */
+#define CAT_FAC_NAME   51       /* CUCM's 50, NUL */
+#define CAT_FAC_HASH   65       /* 64 hex digits, NUL */
+
+typedef struct cat_fac {
+    char     name[CAT_FAC_NAME + 1];   /* lower case */
+    char     code_hash[CAT_FAC_HASH];  /* "" when the code is unknown */
+    uint8_t  active;
+    uint8_t  pad[2];
+    int32_t  level;                    /* authorization_level */
+    uint32_t acct_slot;                /* UINT32_MAX: the caller's account */
+    int64_t  id;
+} cat_fac_t;
+
 typedef struct cat_hdr {
     uint64_t magic;
     uint64_t size;
@@ -92,6 +111,8 @@ typedef struct cat_hdr {
     uint64_t plan_hash_off;       /* uint32 index+1 by plan id */
     uint64_t exts_off, ext_hash_off;
     uint64_t accts_off, acct_hash_off, code_hash_off;
+    uint32_t nfacs, fac_mask;     /* both FAC indexes share the mask */
+    uint64_t facs_off, fac_name_hash_off, fac_code_hash_off;
 } cat_hdr_t;
 
 uint64_t cat_root_shm_size(void);
@@ -111,6 +132,9 @@ const cat_acct_t *cat_account(const cat_hdr_t *c, int64_t id);
 const cat_acct_t *cat_account_by_code(const cat_hdr_t *c, const char *code);
 const cat_ext_t  *cat_extension(const cat_hdr_t *c, const char *number,
                                 size_t len);
+/* By name, in any case; by the hex hash of its code. NULL: none. */
+const cat_fac_t  *cat_fac_by_name(const cat_hdr_t *c, const char *name);
+const cat_fac_t  *cat_fac_by_code_hash(const cat_hdr_t *c, const char *hex);
 
 /* ---- builder: supervisor only, private memory -------------------------- */
 
@@ -136,6 +160,11 @@ int cat_builder_account(cat_builder_t *b, int64_t id, const char *code,
                         uint32_t slot);
 int cat_builder_extension(cat_builder_t *b, const char *number, int64_t id,
                           uint32_t acct_slot, int active);
+/* code_hash NULL or "": no code known (an import from CUCM). A name or a
+ * code hash twice: CAT_EEXIST at emit. */
+int cat_builder_fac(cat_builder_t *b, int64_t id, const char *name,
+                    const char *code_hash, int32_t level, uint32_t acct_slot,
+                    int active);
 
 /* Block size, then emit into 64-aligned dst (catalog-relative offsets). */
 size_t cat_builder_size(cat_builder_t *b);

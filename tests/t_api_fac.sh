@@ -101,6 +101,8 @@ keep
 expect "create FAC" 201 "$s"
 fac1=$(jbody .id)
 expect "create: axl.state" synced "$(jbody .axl.state)"
+grep -q 'catalog [0-9]* published: .*, 1 FACs' "$work/apolod.log" &&
+  ok "create: the region's catalog follows (1 FAC)" || fail "no republication with the FAC"
 expect "create: has_code" true "$(jbody .has_code)"
 expect "create: account_id" 7 "$(jbody .account_id)"
 [ -n "$(jbody .axl.uuid)" ] && ok "create: CUCM's uuid kept" || fail "create: no uuid"

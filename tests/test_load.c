@@ -63,7 +63,14 @@ static const char *setup_sql =
     "  VALUES (1000, 'BA1', 'Buenos Aires', 'prepaid', 10000000, 'ARS', 1);"
     "INSERT INTO extensions (number, account_id, active) "
     "SELECT (2000 + g)::text, 1 + g % 200, g % 10 <> 0 "
-    "  FROM generate_series(1, 400) g;";
+    "  FROM generate_series(1, 400) g;"
+    /* FACs: one billing account 1000, one without a code (an import from
+     * CUCM) nor account, one inactive */
+    "INSERT INTO fac_codes (id, name, code_hash, authorization_level, "
+    "  account_id, active) VALUES "
+    "  (1, 'Sales-Intl', repeat('ab', 32), 3, 1000, true),"
+    "  (2, 'Legal', NULL, 5, NULL, true),"
+    "  (3, 'Old Team', repeat('cd', 32), 1, 7, false);";
 
 static int64_t epoch(PGconn *c, const char *ts)
 {
@@ -158,6 +165,41 @@ static void check_accounts(PGconn *c, const cat_hdr_t *cat)
     PQclear(r);
 }
 
+/* The FACs: by name in any case, by code hash; their accounts' slots. */
+static void check_facs(const cat_hdr_t *cat)
+{
+    const acct_shm_t *as = region_area(&region, REGION_AREA_ACCOUNTS);
+    char hex[65];
+    acct_view_t v;
+    TEST_EQ_I64(cat->nfacs, 3);
+    const cat_fac_t *f = cat_fac_by_name(cat, "SALES-intl");
+    TEST_CHECK(f != NULL);
+    if (f != NULL) {
+        TEST_EQ_I64(f->id, 1);
+        TEST_EQ_I64(f->level, 3);
+        TEST_EQ_I64(f->active, 1);
+        acct_view(as, f->acct_slot, &v);
+        TEST_EQ_I64(v.id, 1000);
+    }
+    for (int i = 0; i < 32; i++)
+        memcpy(hex + 2 * i, "ab", 2);
+    hex[64] = '\0';
+    TEST_CHECK(cat_fac_by_code_hash(cat, hex) == f);
+    f = cat_fac_by_name(cat, "legal");
+    TEST_CHECK(f != NULL && f->id == 2 && f->code_hash[0] == '\0'
+               && f->acct_slot == UINT32_MAX);
+    f = cat_fac_by_name(cat, "old team");
+    TEST_CHECK(f != NULL && f->active == 0);
+    for (int i = 0; i < 32; i++)
+        memcpy(hex + 2 * i, "cd", 2);
+    TEST_CHECK(cat_fac_by_code_hash(cat, hex) == f);
+    TEST_CHECK(cat_fac_by_name(cat, "Nobody") == NULL);
+    TEST_CHECK(cat_fac_by_name(cat, "") == NULL);
+    TEST_CHECK(cat_fac_by_code_hash(cat, "") == NULL);
+    hex[0] = 'e';
+    TEST_CHECK(cat_fac_by_code_hash(cat, hex) == NULL);
+}
+
 /* Plan 1 through the whole rating path: rules, periods, dates. */
 static void check_rating(PGconn *c, const cat_hdr_t *cat)
 {
@@ -226,6 +268,7 @@ int main(void)
     TEST_CHECK(cat != NULL);
     check_deck(c, cat);
     check_accounts(c, cat);
+    check_facs(cat);
     check_rating(c, cat);
 
     /* reload: live balances stay, configuration follows the database */
