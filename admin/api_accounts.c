@@ -127,20 +127,6 @@ static void j_text_col(json_t *o, const char *key, const PGresult *res,
                         : json_string(PQgetvalue(res, row, col)));
 }
 
-/* The id at the start of r->subpath, followed by rest exactly ("" or
- * "/pin", "/pin/verify"): > 0, or 0. */
-static int64_t acc_path_id(const http_req_t *r, const char *rest)
-{
-    const char *s = r->subpath != NULL ? r->subpath : "";
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (s[0] < '1' || s[0] > '9' || errno != 0 || v <= 0
-        || strcmp(end, rest) != 0)
-        return 0;
-    return v;
-}
-
 /* ---- query parameters -------------------------------------------------- */
 
 /* Text parameter into buf[ACC_PARAM_CAP]: 0 with *out = buf or NULL
@@ -523,23 +509,10 @@ static int accounts_list(http_req_t *r)
  * or a database failure sent. lock: FOR UPDATE (inside a transaction). */
 static json_t *acc_fetch(http_req_t *r, const char *ids, int lock, int *st)
 {
-    const char *p[1] = { ids };
-    PGresult *res = http_exec(r, lock
+    return http_fetch_row(r, lock
         ? "SELECT " ACC_COLS " FROM accounts WHERE id = $1 FOR UPDATE"
-        : "SELECT " ACC_COLS " FROM accounts WHERE id = $1", 1, p);
-    if (!http_res_ok(res)) {
-        *st = http_db_fail(r, res, "account lookup");
-        return NULL;
-    }
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        http_rollback(r);
-        *st = http_error(r, 404, "not_found", "no account %s", ids);
-        return NULL;
-    }
-    json_t *o = acc_json(res, 0);
-    PQclear(res);
-    return o;
+        : "SELECT " ACC_COLS " FROM accounts WHERE id = $1", ids, acc_json,
+        "account", st);
 }
 
 static void acc_set_live(http_req_t *r, json_t *o)
@@ -553,7 +526,7 @@ static void acc_set_live(http_req_t *r, json_t *o)
 static int accounts_get(http_req_t *r)
 {
     int st;
-    int64_t id = acc_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
     char ids[24];
 
     if ((st = http_pg_start(r)) != 0)
@@ -812,7 +785,7 @@ static int accounts_patch(http_req_t *r)
     acc_change_t c = { 0 };
     char creditb[24], lowb[24], planb[24];
     int st, low_null, email_null;
-    int64_t id = acc_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
 
     if ((st = http_pg_start(r)) != 0)
         return st;
@@ -853,7 +826,7 @@ out:
 static int accounts_delete(http_req_t *r)
 {
     int st;
-    int64_t id = acc_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
     if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
@@ -904,30 +877,17 @@ static int extensions_list(http_req_t *r)
 /* One extension as JSON, or NULL with *st (404 or failure sent). */
 static json_t *ext_fetch(http_req_t *r, const char *ids, int lock, int *st)
 {
-    const char *p[1] = { ids };
-    PGresult *res = http_exec(r, lock
+    return http_fetch_row(r, lock
         ? "SELECT " EXT_COLS " FROM extensions WHERE id = $1 FOR UPDATE"
-        : "SELECT " EXT_COLS " FROM extensions WHERE id = $1", 1, p);
-    if (!http_res_ok(res)) {
-        *st = http_db_fail(r, res, "extension lookup");
-        return NULL;
-    }
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        http_rollback(r);
-        *st = http_error(r, 404, "not_found", "no extension %s", ids);
-        return NULL;
-    }
-    json_t *o = ext_json(res, 0);
-    PQclear(res);
-    return o;
+        : "SELECT " EXT_COLS " FROM extensions WHERE id = $1", ids, ext_json,
+        "extension", st);
 }
 
 static int extensions_get(http_req_t *r)
 {
     int st;
     char ids[24];
-    int64_t id = acc_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
     if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
@@ -1107,7 +1067,7 @@ static int extensions_patch(http_req_t *r)
     json_t *body;
     ext_in_t e;
     int st;
-    int64_t id = acc_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
 
     if ((st = http_pg_start(r)) != 0)
         return st;
@@ -1125,7 +1085,7 @@ static int extensions_delete(http_req_t *r)
 {
     ext_in_t e;
     int st;
-    int64_t id = acc_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
     if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
@@ -1162,7 +1122,7 @@ static int extensions_pin_set(http_req_t *r)
     const char *pin;
     char hash[AUTH_HASH_MAX], ids[24];
     int st;
-    int64_t id = acc_path_id(r, "/pin");
+    int64_t id = http_subpath_id(r, "/pin");
 
     if ((st = http_pg_start(r)) != 0)
         return st;
@@ -1240,7 +1200,7 @@ static int extensions_pin_verify(http_req_t *r)
     const char *pin;
     char ids[24], maxf[8];
     int st;
-    int64_t id = acc_path_id(r, "/pin/verify");
+    int64_t id = http_subpath_id(r, "/pin/verify");
 
     if ((st = http_pg_start(r)) != 0)
         return st;

@@ -124,19 +124,6 @@ static json_t *fac_text(const PGresult *res, int row, int col)
            : json_string(PQgetvalue(res, row, col));
 }
 
-/* The id at the start of r->subpath followed exactly by rest: > 0, or 0. */
-static int64_t fac_path_id(const http_req_t *r, const char *rest)
-{
-    const char *s = r->subpath != NULL ? r->subpath : "";
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (s[0] < '1' || s[0] > '9' || errno != 0 || v <= 0
-        || strcmp(end, rest) != 0)
-        return 0;
-    return v;
-}
-
 static const char *fac_secret(const http_req_t *r)
 {
     const char *s = conf_str(r->ctx->conf, "fac.secret");
@@ -183,23 +170,10 @@ static void fac_republish(http_req_t *r)
 /* One FAC as JSON, or NULL with *st (404 or failure sent). */
 static json_t *fac_fetch(http_req_t *r, const char *ids, int lock, int *st)
 {
-    const char *p[1] = { ids };
-    PGresult *res = http_exec(r, lock
+    return http_fetch_row(r, lock
         ? "SELECT " FAC_COLS " FROM fac_codes WHERE id = $1 FOR UPDATE"
-        : "SELECT " FAC_COLS " FROM fac_codes WHERE id = $1", 1, p);
-    if (!http_res_ok(res)) {
-        *st = http_db_fail(r, res, "FAC lookup");
-        return NULL;
-    }
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        http_rollback(r);
-        *st = http_error(r, 404, "not_found", "no FAC %s", ids);
-        return NULL;
-    }
-    json_t *o = fac_json(res, 0);
-    PQclear(res);
-    return o;
+        : "SELECT " FAC_COLS " FROM fac_codes WHERE id = $1", ids, fac_json,
+        "FAC", st);
 }
 
 /* ---- the sealed pending code ---------------------------------------------- */
@@ -678,7 +652,7 @@ static int facs_patch(http_req_t *r)
     fac_in_t f;
     char ids[24];
     int st;
-    int64_t id = fac_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
     if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
@@ -698,7 +672,7 @@ static int facs_delete(http_req_t *r)
     fac_in_t f;
     char ids[24];
     int st;
-    int64_t id = fac_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
     if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
@@ -716,7 +690,7 @@ static int facs_push(http_req_t *r)
 {
     char ids[24], object[40];
     int st;
-    int64_t id = fac_path_id(r, "/push");
+    int64_t id = http_subpath_id(r, "/push");
     if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)
@@ -830,7 +804,7 @@ static int facs_get(http_req_t *r)
 {
     char ids[24];
     int st;
-    int64_t id = fac_path_id(r, "");
+    int64_t id = http_subpath_id(r, "");
     if ((st = http_pg_start(r)) != 0)
         return st;
     if (id == 0)

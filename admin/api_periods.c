@@ -289,17 +289,6 @@ static int per_begin(http_req_t *r)
     return 0;
 }
 
-/* "/api/v1/periods/" subpath: the id (> 0), or 0. */
-static int64_t per_id(const http_req_t *r, char *ids, size_t cap)
-{
-    const char *s = r->subpath;
-    size_t n = strspn(s, "0123456789");
-    if (n == 0 || n > 18 || s[n] != '\0')
-        return 0;
-    snprintf(ids, cap, "%s", s);
-    return strtoll(s, NULL, 10);
-}
-
 static int periods_list(http_req_t *r)
 {
     char plan[24];
@@ -373,7 +362,9 @@ static int periods_put(http_req_t *r)
     char ids[24];
     json_t *body;
     per_window_t w[PER_WINDOWS_MAX * 2];
-    if (per_id(r, ids, sizeof ids) == 0)
+    int64_t id = http_subpath_id(r, "");
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    if (id == 0)
         return http_error(r, 404, "not_found", "no such period");
     if (http_read_json(r, 0, &body) != 0)
         return r->status;
@@ -405,7 +396,9 @@ static int periods_put(http_req_t *r)
 static int periods_delete(http_req_t *r)
 {
     char ids[24];
-    if (per_id(r, ids, sizeof ids) == 0)
+    int64_t id = http_subpath_id(r, "");
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    if (id == 0)
         return http_error(r, 404, "not_found", "no such period");
     int st = per_begin(r);
     if (st != 0)

@@ -141,19 +141,6 @@ static void j_int(json_t *o, const char *key, const PGresult *res, int row,
                         : json_integer(pl_i64(res, row, col)));
 }
 
-/* The id at the start of s followed by rest exactly: > 0, or 0. */
-static int64_t pl_id(const char *s, const char *rest)
-{
-    char *end;
-    if (s == NULL || s[0] < '1' || s[0] > '9')
-        return 0;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || v <= 0 || strcmp(end, rest) != 0)
-        return 0;
-    return v;
-}
-
 /* 1 when the query has name=1 (or true). */
 static int pl_flag(http_req_t *r, const char *name)
 {
@@ -763,7 +750,7 @@ static int zones_create(http_req_t *r)
 static int zones_patch(http_req_t *r)
 {
     char ids[24];
-    int64_t id = pl_id(r->subpath, "");
+    int64_t id = http_subpath_id(r, "");
     if (id == 0) {
         http_pg_start(r);
         return http_error(r, 404, "not_found", "no such zone");
@@ -1244,7 +1231,7 @@ static int dk_export(http_req_t *r, const char *ids)
     PQclear(res);
     if (!found)
         return http_error(r, 404, "not_found", "no plan %s", ids);
-    /* COPY takes no parameters: ids is digits only (pl_id). */
+    /* COPY takes no parameters: ids is digits only (http_subpath_id). */
     char sql[2048];
     snprintf(sql, sizeof sql, "COPY (SELECT r.prefix, z.code AS zone, "
         "(r.rate_per_minute / 1000000)::text || '.' || "
@@ -1318,16 +1305,16 @@ static int plans_sub_get(http_req_t *r)
         return st;
     char ids[24];
     int64_t id;
-    if ((id = pl_id(r->subpath, "")) != 0) {
+    if ((id = http_subpath_id(r, "")) != 0) {
         snprintf(ids, sizeof ids, "%" PRId64, id);
         json_t *o = plan_fetch(r, ids, &st);
         return o ? http_json(r, 200, o) : st;
     }
-    if ((id = pl_id(r->subpath, "/rates")) != 0) {
+    if ((id = http_subpath_id(r, "/rates")) != 0) {
         snprintf(ids, sizeof ids, "%" PRId64, id);
         return rates_list(r, ids);
     }
-    if ((id = pl_id(r->subpath, "/deck.csv")) != 0) {
+    if ((id = http_subpath_id(r, "/deck.csv")) != 0) {
         snprintf(ids, sizeof ids, "%" PRId64, id);
         return dk_export(r, ids);
     }
@@ -1339,7 +1326,7 @@ static int plans_sub_patch(http_req_t *r)
     int st = http_pg_start(r);
     if (st)
         return st;
-    int64_t id = pl_id(r->subpath, "");
+    int64_t id = http_subpath_id(r, "");
     if (id == 0)
         return http_error(r, 404, "not_found", "no such plan");
     char ids[24];
@@ -1352,7 +1339,7 @@ static int plans_sub_post(http_req_t *r)
     int st = http_pg_start(r);
     if (st)
         return st;
-    int64_t id = pl_id(r->subpath, "/deck");
+    int64_t id = http_subpath_id(r, "/deck");
     if (id == 0)
         return http_error(r, 404, "not_found", "no such resource");
     char ids[24];

@@ -178,6 +178,19 @@ int http_error(http_req_t *r, int status, const char *code,
                                           code, "message", msg));
 }
 
+int64_t http_subpath_id(const http_req_t *r, const char *rest)
+{
+    const char *s = r->subpath != NULL ? r->subpath : "";
+    char *end;
+    if (s[0] < '1' || s[0] > '9')
+        return 0;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || v <= 0 || strcmp(end, rest) != 0)
+        return 0;
+    return v;
+}
+
 int http_query_named(const http_req_t *r, const char *name)
 {
     size_t n = strlen(name);
@@ -271,6 +284,29 @@ void http_rollback(http_req_t *r)
 {
     if (PQtransactionStatus(r->db) != PQTRANS_IDLE)
         PQclear(PQexec(r->db, "ROLLBACK"));
+}
+
+json_t *http_fetch_row(http_req_t *r, const char *sql, const char *id,
+                       json_t *(*row)(const PGresult *res, int i),
+                       const char *noun, int *st)
+{
+    const char *p[1] = { id };
+    PGresult *res = http_exec(r, sql, 1, p);
+    if (!http_res_ok(res)) {
+        char what[64];
+        snprintf(what, sizeof what, "%s lookup", noun);
+        *st = http_db_fail(r, res, what);
+        return NULL;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        http_rollback(r);
+        *st = http_error(r, 404, "not_found", "no %s %s", noun, id);
+        return NULL;
+    }
+    json_t *o = row(res, 0);
+    PQclear(res);
+    return o;
 }
 
 int http_sqlstate_is(const PGresult *res, const char *state)

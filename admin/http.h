@@ -97,6 +97,11 @@ int http_send(http_req_t *r, int status, const char *content_type,
  * r->headers or contains CR/LF (nothing added). */
 int http_header(http_req_t *r, const char *name, const char *value);
 
+/* The id of a prefix route's subpath "<id><rest>" (rest "" or "/pin",
+ * say): the id (> 0, no leading zero, no overflow), or 0 when the subpath
+ * is anything else (the caller answers 404). */
+int64_t http_subpath_id(const http_req_t *r, const char *rest);
+
 /* Whether the query string names name at all, with or without a value
  * (a parameter given but unreadable must not pass for absent). */
 int http_query_named(const http_req_t *r, const char *name);
@@ -135,6 +140,14 @@ int http_res_ok(const PGresult *res);
 
 /* ROLLBACK when a transaction is open (else nothing). */
 void http_rollback(http_req_t *r);
+
+/* One row by id as JSON: sql selects it with $1 = id (FOR UPDATE or not,
+ * the caller's choice), row turns row 0 into an object. The object, or
+ * NULL with *st the status sent: 404 "no <noun> <id>" (an open
+ * transaction rolled back), or the statement's failure. */
+json_t *http_fetch_row(http_req_t *r, const char *sql, const char *id,
+                       json_t *(*row)(const PGresult *res, int i),
+                       const char *noun, int *st);
 
 /* Whether a failed res carries that SQLSTATE ("23505"), that constraint. */
 int http_sqlstate_is(const PGresult *res, const char *state);
