@@ -660,6 +660,9 @@ static int cdrs_list(http_req_t *r)
         long flags = strtol(PQgetvalue(res, i, CDR_COL_FLAGS), NULL, 10);
         json_object_set_new(o, "estimated", json_boolean(flags & 8));
         json_object_set_new(o, "unbilled", json_boolean(flags & 0x40));
+        json_object_set_new(o, "fac_level_low", json_boolean(flags & 0x80));
+        json_object_set_new(o, "fac_unknown", json_boolean(flags & 0x100));
+        json_object_set_new(o, "number_cut", json_boolean(flags & 0x200));
         json_array_append_new(arr, o);
     }
     json_t *next = json_null();

@@ -15,7 +15,7 @@
  *   GET    /api/v1/facs/report?from=&to=     viewer: calls, minutes, cost
  *
  * The code is never stored nor returned in clear. code_hash =
- * HMAC-SHA256(fac.secret, code) in hex (axl_fac_code_hash): deterministic,
+ * HMAC-SHA256(fac.secret, code) in hex (cat_fac_code_hash): deterministic,
  * so that the CUCM worker finds the FAC of a CDR's authorizationCodeValue
  * by value, and UNIQUE can refuse a code twice. Not argon2 like the PINs:
  * a PIN is checked against the one row of its extension, but a FAC is
@@ -493,7 +493,7 @@ static int fac_f_code(http_req_t *r, fac_in_t *f)
         return http_error(r, 422, "validation", "code: 1 to %d digits "
                           "(CUCM's limit)", AXL_CODE_MAX);
     const char *secret = fac_secret(r);
-    if (axl_fac_code_hash(secret, f->code, f->hash) != 0)
+    if (cat_fac_code_hash(secret, f->code, f->hash) != 0)
         return http_error(r, 422, "validation", "fac.secret is not "
                           "configured: a FAC code is stored only as an HMAC "
                           "keyed with it; set fac.secret and restart apolod");
@@ -839,7 +839,7 @@ typedef struct fac_import {
 static int fac_import_one(http_req_t *r, const axl_fac_t *a, fac_import_t *m)
 {
     char hash[65], lv[16];
-    int hashed = *a->code && axl_fac_code_hash(fac_secret(r), a->code,
+    int hashed = *a->code && cat_fac_code_hash(fac_secret(r), a->code,
                                                hash) == 0;
     if (!fac_name_ok(a->name) || a->level < 0) {
         m->skipped++;

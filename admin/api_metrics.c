@@ -10,6 +10,7 @@
  *   apolo_accounts, apolo_catalog_version
  *                                 the current catalog (QSBR reader online)
  *   apolo_esl_*{worker="esl-N"}   stats.h: each ESL worker's slot
+ *   apolo_cucm_*{worker="cucm-N"} the same slots of the CUCM workers
  *   apolo_journal_*               journal.h: each ring's head/synced/tail
  *   apolo_flusher_*               flusher_stats() of this process's flusher
  *                                 (admin_flusher(), admin.h)
@@ -165,6 +166,39 @@ static const char *worker_kind(uint32_t tag)
     return tag >> 24 == CALLS_KIND_ESL ? "esl" : NULL;
 }
 
+/* The CUCM workers' slots (workers/cucm.h) use these fields. */
+static const wfam_t cfams[] = {
+    { "records_total", "counter", "CDR file lines read (call records and "
+      "bad lines).", offsetof(stats_slot_t, events) },
+    { "bad_records_total", "counter", "Lines of CDR files that were not a "
+      "valid record (named in the file's report).",
+      offsetof(stats_slot_t, bad_events) },
+    { "cdrs_total", "counter", "CDRs journaled (calls billed, with or "
+      "without money).", offsetof(stats_slot_t, cdrs) },
+    { "ratings_total", "counter", "Charged answered calls priced.",
+      offsetof(stats_slot_t, ratings) },
+    { "rating_errors_total", "counter", "Calls that found no price "
+      "(recorded unbilled).", offsetof(stats_slot_t, rating_errors) },
+};
+
+static void metrics_cucm(mbuf_t *b, const stats_shm_t *st)
+{
+    char name[96];
+    for (size_t f = 0; f < sizeof cfams / sizeof cfams[0]; f++) {
+        snprintf(name, sizeof name, "apolo_cucm_%s", cfams[f].name);
+        mb_family(b, name, cfams[f].type, cfams[f].help);
+        for (uint32_t i = 0; i < st->nslots; i++) {
+            stats_slot_t sl;
+            uint64_t v;
+            if (!stats_read(st, i, &sl) || sl.tag >> 24 != CALLS_KIND_CUCM)
+                continue;
+            memcpy(&v, (const uint8_t *)&sl + cfams[f].off, sizeof v);
+            mb_printf(b, "%s{worker=\"cucm-%u\"} %" PRIu64 "\n", name,
+                      sl.tag & 0xffffffu, v);
+        }
+    }
+}
+
 static void metrics_workers(mbuf_t *b, const stats_shm_t *st)
 {
     /* Copy the claimed slots once: every family then reads the same
@@ -278,6 +312,7 @@ static int metrics_get(http_req_t *r)
     mb_printf(&b, "apolo_catalog_version %" PRIu64 "\n",
               c != NULL ? c->version : 0);
     metrics_workers(&b, region_area(ctx->region, REGION_AREA_STATS));
+    metrics_cucm(&b, region_area(ctx->region, REGION_AREA_STATS));
     if (ctx->jrn != NULL && ctx->jrn->hdr != NULL)
         metrics_journal(&b, ctx->jrn);
     metrics_flusher(&b);

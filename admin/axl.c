@@ -583,18 +583,3 @@ int axl_code_ok(const char *s)
     return n >= 1 && n <= AXL_CODE_MAX && strspn(s, "0123456789") == n;
 }
 
-int axl_fac_code_hash(const char *secret, const char *code, char out[65])
-{
-    crypto_auth_hmacsha256_state st;
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    if (secret == NULL || *secret == '\0')
-        return -1;
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret,
-                                strlen(secret));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)code,
-                                  strlen(code));
-    crypto_auth_hmacsha256_final(&st, mac);
-    sodium_bin2hex(out, 65, mac, sizeof mac);
-    sodium_memzero(&st, sizeof st);
-    return 0;
-}

@@ -96,15 +96,6 @@ int axl_fac_remove(const axl_cfg_t *k, const char *name, char *err,
 int axl_fac_list(const axl_cfg_t *k, axl_fac_t **out, size_t *n, char *err,
                  size_t cap);
 
-/*
- * The stored form of a FAC code: HMAC-SHA256 keyed with the bytes of secret
- * (fac.secret as configured), over the code's digits, in lowercase hex,
- * into out[65]. Deterministic, so that a code dialled or found in a CDR
- * (authorizationCodeValue) is looked up by value: the CUCM worker must use
- * this very function. 0, or -1 (secret empty).
- */
-int axl_fac_code_hash(const char *secret, const char *code, char out[65]);
-
 /* 1 when s is a FAC code CUCM accepts: 1..16 ASCII digits. */
 int axl_code_ok(const char *s);
 

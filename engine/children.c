@@ -261,6 +261,7 @@ static void child_enter(children_t *cs, child_t *c, int ctl_child_fd)
 
     ctx = (proc_ctx_t){ .region = cs->env.region, .jrn = cs->env.jrn,
                        .calls = cs->env.calls,
+                       .seen = cs->env.seen,
                         .conf = cs->env.conf, .name = c->name,
                         .index = c->index, .stop = &child_stop,
                         .ctl_fd = ctl_child_fd };

@@ -77,6 +77,7 @@ typedef struct child_env {
     region_t     *region;
     jrn_t        *jrn;
     calls_shm_t  *calls;
+    seen_shm_t   *seen;
     const conf_t *conf;
     int           keep_fd;           /* journal lock, or -1 */
     pid_t         supervisor;

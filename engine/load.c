@@ -539,3 +539,59 @@ int load_all(PGconn *conn, region_t *r, pub_t *pub, load_stats_t *stats)
                  stats->extensions, stats->facs);
     return rc;
 }
+
+/* ---- the CUCM calls billed ------------------------------------------------- */
+
+/* One COPY line "call_id<TAB>epoch": the ids are CUCM's (cucm_cdr.h),
+ * which COPY never escapes. */
+static int load_seen_line(seen_shm_t *s, const char *line, int len,
+                          int64_t horizon_s)
+{
+    const char *tab = memchr(line, '\t', (size_t)len);
+    char *end;
+    if (tab == NULL)
+        return 0;
+    long long start = strtoll(tab + 1, &end, 10);
+    seen_key_t k;
+    seen_key(line, (size_t)(tab - line), &k);
+    return seen_load(s, &k, start, horizon_s);
+}
+
+int load_seen(PGconn *conn, seen_shm_t *s, int64_t horizon_s, uint64_t *n)
+{
+    char sql[256];
+    char *buf;
+    int len, rc = LOAD_OK;
+
+    *n = 0;
+    snprintf(sql, sizeof sql, "COPY (SELECT call_id, extract(epoch FROM "
+             "start_at)::bigint FROM cdr_ids WHERE source = 'cucm' AND "
+             "start_at >= to_timestamp(%lld)) TO STDOUT",
+             (long long)horizon_s);
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_COPY_OUT) {
+        LOG_ERROR("load", 0, "CUCM calls billed: %s", PQerrorMessage(conn));
+        PQclear(r);
+        return LOAD_ERROR;
+    }
+    PQclear(r);
+    while ((len = PQgetCopyData(conn, &buf, 0)) > 0) {
+        if (rc == LOAD_OK && load_seen_line(s, buf, len, horizon_s) != 0) {
+            LOG_ERROR("load", 0, "cucm.dedupe_entries is too small for the "
+                      "CUCM calls of cucm.dedupe_days (%llu loaded)",
+                      (unsigned long long)*n);
+            rc = LOAD_ERROR;
+        }
+        (*n)++;
+        PQfreemem(buf);
+    }
+    while ((r = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == LOAD_OK) {
+            LOG_ERROR("load", 0, "CUCM calls billed: %s",
+                      PQerrorMessage(conn));
+            rc = LOAD_ERROR;
+        }
+        PQclear(r);
+    }
+    return len == -2 ? LOAD_ERROR : rc;
+}

@@ -25,6 +25,7 @@
 
 #include "shm/publish.h"
 #include "shm/region.h"
+#include "shm/seen.h"
 
 #include <libpq-fe.h>
 #include <stdint.h>
@@ -38,5 +39,14 @@ typedef struct load_stats {
 } load_stats_t;
 
 int load_all(PGconn *conn, region_t *r, pub_t *pub, load_stats_t *stats);
+
+/*
+ * The CUCM calls PostgreSQL holds (cdr_ids, source cucm) that started at
+ * or after horizon_s, into the exactly-once set as billed (shm/seen.h),
+ * streamed with COPY so that a million ids cost no more memory than one
+ * line. *n gets how many. LOAD_ERROR (logged) when PostgreSQL fails or
+ * the set is too small for them (cucm.dedupe_entries).
+ */
+int load_seen(PGconn *conn, seen_shm_t *s, int64_t horizon_s, uint64_t *n);
 
 #endif

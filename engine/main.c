@@ -23,6 +23,7 @@
 #include "shm/conf.h"
 #include "shm/ctl.h"
 #include "shm/log.h"
+#include "workers/cucm.h"
 #include "workers/esl.h"
 #include "workers/loadgen.h"
 
@@ -42,7 +43,7 @@ static const child_kind_t apolo_kinds[] = {
     { .name = "admin", .main = admin_main, .ctl = 1, .stop_last = 1 },
     { .name = "esl", .main = esl_main, .count = esl_node_count },
     { .name = "loadgen", .main = loadgen_main, .count_key = "loadgen.count" },
-    /* To come (issue 7): { .name = "cucm", .main = cucm_main, ... } */
+    { .name = "cucm", .main = cucm_main, .count = cucm_dir_count },
 };
 
 static void usage(FILE *f)

@@ -45,6 +45,7 @@ typedef struct sup {
     pub_t      *pub;
     jrn_t       jrn;
     calls_shm_t *calls;       /* active calls table (calls.path) */
+    seen_shm_t  *seen;        /* CUCM calls billed (shm/seen.h) */
     int         jrn_lock_fd;
     children_t  kids;
     sup_job_t   job;

@@ -256,6 +256,29 @@ static int sup_calls(sup_t *s)
     return 0;
 }
 
+/* The CUCM calls billed, from what is durable: PostgreSQL's and the
+ * journal's (shm/seen.h). Before any child runs. */
+static int sup_seen(sup_t *s)
+{
+    uint64_t from_db = 0;
+    int64_t horizon = (int64_t)time(NULL) - s->conf.cucm_dedupe_days * 86400;
+    if (seen_open((uint64_t)s->conf.cucm_dedupe_entries, &s->seen) != 0)
+        return 1;
+    if (load_seen(s->db, s->seen, horizon, &from_db) != LOAD_OK)
+        return 1;
+    int64_t from_jrn = seen_load_journal(s->seen, &s->jrn, horizon);
+    if (from_jrn < 0) {
+        LOG_ERROR("supervisor", 0, "cucm.dedupe_entries is too small for "
+                  "the CUCM calls of cucm.dedupe_days");
+        return 1;
+    }
+    if (from_db + (uint64_t)from_jrn > 0)
+        LOG_INFO("supervisor", "CUCM calls billed: %llu from PostgreSQL, "
+                 "%lld from the journal", (unsigned long long)from_db,
+                 (long long)from_jrn);
+    return 0;
+}
+
 /* Warnings for sizes that will bite later, not errors. */
 static void sup_check_sizes(const sup_t *s)
 {
@@ -282,7 +305,7 @@ static int sup_start(sup_t *s, const char *sql_dir,
     sup_check_sizes(s);
     if ((rc = sup_database(s, sql_dir)) || (rc = sup_lock_journal(s))
         || (rc = sup_region(s)) || (rc = sup_journal(s))
-        || (rc = sup_calls(s))
+        || (rc = sup_calls(s)) || (rc = sup_seen(s))
         || (rc = sup_ctl_open(s)))
         return rc;
     if (job_init(&s->job, s->db, &s->region, s->pub) != 0)
@@ -290,7 +313,7 @@ static int sup_start(sup_t *s, const char *sql_dir,
     s->job.keep_keys_days = s->conf.admin_idempotency_days;
     s->job_ok = 1;
     child_env_t env = { .region = &s->region, .jrn = &s->jrn,
-                        .calls = s->calls,
+                        .calls = s->calls, .seen = s->seen,
                         .conf = &s->conf, .keep_fd = s->jrn_lock_fd,
                         .supervisor = getpid() };
     if (children_init(&s->kids, kinds, nkinds, &env) != 0)
@@ -472,6 +495,7 @@ static void sup_reap(sup_t *s, int64_t now)
         /* The calls first: they read the dead worker's journal ring, which
          * jrn_recover_pid then frees for others (calls.h). */
         calls_recover_pid(s->calls, &s->jrn, pid);
+        seen_recover_pid(s->seen, &s->jrn, pid);
         jrn_recover_pid(&s->jrn, a, pid);
         qsbr_forget_pid(q, pid);
         if (pid == s->stuck_pid)
@@ -546,6 +570,8 @@ static void sup_cleanup(sup_t *s)
     }
     calls_close(s->calls);
     s->calls = NULL;
+    seen_close(s->seen);
+    s->seen = NULL;
     sup_ctl_close(s);
     children_free(&s->kids);
     if (s->job.running)

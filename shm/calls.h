@@ -119,6 +119,7 @@ static inline uint32_t calls_tag(unsigned kind, unsigned index)
     return (kind & 0xffu) << 24 | (index & 0xffffffu);
 }
 #define CALLS_KIND_ESL 1
+#define CALLS_KIND_CUCM 2         /* holds no call slot; names its stats */
 
 /* ---- the owner ---------------------------------------------------------- */
 

@@ -17,6 +17,7 @@
 #include "shm/catalog.h"
 
 #include <ctype.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <urcu/pointer.h>
@@ -541,4 +542,21 @@ int cat_builder_emit(cat_builder_t *b, void *dst, size_t size)
         memcpy(base + h.facs_off, b->facs, b->nfacs * sizeof *b->facs);
     memcpy(base, &h, sizeof h);
     return cat_emit_indexes((cat_hdr_t *)base, base);
+}
+
+int cat_fac_code_hash(const char *secret, const char *code,
+                      char out[CAT_FAC_HASH])
+{
+    crypto_auth_hmacsha256_state st;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    if (secret == NULL || *secret == '\0')
+        return -1;
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret,
+                                strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)code,
+                                  strlen(code));
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2hex(out, CAT_FAC_HASH, mac, sizeof mac);
+    sodium_memzero(&st, sizeof st);
+    return 0;
 }

@@ -136,6 +136,14 @@ const cat_ext_t  *cat_extension(const cat_hdr_t *c, const char *number,
 const cat_fac_t  *cat_fac_by_name(const cat_hdr_t *c, const char *name);
 const cat_fac_t  *cat_fac_by_code_hash(const cat_hdr_t *c, const char *hex);
 
+/* The stored form of a FAC code, the key of that index: HMAC-SHA256 keyed
+ * with the bytes of secret (fac.secret), over the code's digits, lowercase
+ * hex. Deterministic, so that the admin API storing a code and the CUCM
+ * worker finding one in a CDR (authorizationCodeValue) meet on the same
+ * value. 0, or -1 (secret empty). */
+int cat_fac_code_hash(const char *secret, const char *code,
+                      char out[CAT_FAC_HASH]);
+
 /* ---- builder: supervisor only, private memory -------------------------- */
 
 typedef struct cat_builder cat_builder_t;

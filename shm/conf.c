@@ -245,6 +245,38 @@ static const conf_key_t conf_keys[] = {
       CONF_FIELD(esl_max_frame_kb),
       "Largest Content-Length accepted from FreeSWITCH; a larger frame "
       "drops the connection." },
+    /* cucm.*: the CUCM CDR file workers (workers/cucm.h). */
+    { "cucm.dirs", "", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "Folders CUCM's billing-server push writes CDR files into, comma "
+      "separated; one CUCM worker per folder, which keeps done/ and "
+      "quarantine/ inside it. Empty: no CUCM worker." },
+    { "cucm.called", "final", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "Number a CUCM call is rated on: final (finalCalledPartyNumber, "
+      "after forwarding) or original (originalCalledPartyNumber)." },
+    { "cucm.rescan_ms", "5000", CONF_T_INT, 0, 100, 600000,
+      CONF_FIELD(cucm_rescan_ms),
+      "Period of the full folder scan that backs up inotify (a missed "
+      "event, a file system without inotify such as NFS)." },
+    { "cucm.stable_ms", "2000", CONF_T_INT, 0, 0, 600000,
+      CONF_FIELD(cucm_stable_ms),
+      "A file not seen closed after writing is taken once its size and "
+      "time stayed the same this long." },
+    { "cucm.charge_inbound", "0", CONF_T_INT, 0, 0, 1,
+      CONF_FIELD(cucm_charge_inbound),
+      "1: CUCM calls from outside to an extension are rated and charged "
+      "to the called extension's account." },
+    { "cucm.charge_internal", "0", CONF_T_INT, 0, 0, 1,
+      CONF_FIELD(cucm_charge_internal),
+      "1: CUCM calls between two extensions are rated and charged." },
+    { "cucm.dedupe_entries", "1048576", CONF_T_INT, 0, 1024, 268435456,
+      CONF_FIELD(cucm_dedupe_entries),
+      "Calls the exactly-once set of CUCM remembers (32 bytes each, "
+      "shared memory): at least the calls of cucm.dedupe_days, twice that "
+      "for headroom." },
+    { "cucm.dedupe_days", "7", CONF_T_INT, 0, 1, 36500,
+      CONF_FIELD(cucm_dedupe_days),
+      "How old a CUCM call may be and still be billed: older ones cannot "
+      "be told from calls billed before and are only reported." },
     { "supervisor.stuck_reader_ms", "5000", CONF_T_INT, CONF_F_LIVE, 100,
       3600000, CONF_FIELD(stuck_reader_ms),
       "A reader that holds a retired version this long is killed (then "

@@ -46,7 +46,7 @@ enum {
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_ENV }
     conf_src_t;
 
-#define CONF_NKEYS 61         /* entries of the table in conf.c */
+#define CONF_NKEYS 69         /* entries of the table in conf.c */
 
 /*
  * The parsed configuration. String values are owned (conf_free). The typed
@@ -69,6 +69,8 @@ typedef struct conf {
     int64_t     esl_debit_interval_sec, esl_max_call_sec, esl_ring_allowance_sec;
     int64_t     esl_charge_inbound, esl_charge_internal, esl_max_resync_kills;
     int64_t     esl_reconnect_max_ms, esl_max_frame_kb, esl_idle_timeout_sec;
+    int64_t     cucm_rescan_ms, cucm_stable_ms, cucm_charge_inbound;
+    int64_t     cucm_charge_internal, cucm_dedupe_entries, cucm_dedupe_days;
     int64_t     admin_threads, admin_request_timeout_ms, admin_max_body_kb;
     int64_t     admin_session_hours, admin_max_deck_mb;
     int64_t     admin_idempotency_days, admin_report_timeout_ms;

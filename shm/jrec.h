@@ -119,8 +119,28 @@ typedef struct jrec_cdr {
     int64_t  zone_id, plan_id, deck_version, period_id, fac_id;   /* >= 0 */
     money_t  rate_per_minute, connection_fee; /* >= 0 */
     uint32_t first_inc, next_inc, min_sec, grace_sec;  /* <= INT32_MAX */
-    uint32_t flags;                           /* bit set, bit 31 unused */
+    uint32_t flags;                           /* JREC_F_*, bit 31 unused */
 } jrec_cdr_t;
+
+/*
+ * The bits of jrec_cdr_t.flags (cdrs.flags; the CDR API names them). The
+ * low ones are the active call's (shm/calls.h CALL_F_*, workers/esl_call.c)
+ * carried into its CDR; the rest say something about how it was billed.
+ */
+#define JREC_F_UNCHARGED   0x01   /* inbound/internal: free by policy */
+#define JREC_F_LOW         0x02   /* a low-balance warning was given */
+#define JREC_F_CUT         0x04   /* cut when its money ended */
+#define JREC_F_ESTIMATED   0x08   /* ended unseen: duration estimated */
+#define JREC_F_REFUSED     0x10   /* refused at authorization */
+#define JREC_F_UNBILLED    0x40   /* should have cost money, but did not
+                                     (debit refused by a bound, no price):
+                                     cost 0, to be billed by hand */
+#define JREC_F_FAC_LEVEL   0x80   /* its authorization level is below its
+                                     zone's min_auth_level */
+#define JREC_F_FAC_UNKNOWN 0x100  /* carries a FAC that is not known (or
+                                     not active) here */
+#define JREC_F_NUMBER_CUT  0x200  /* a party number was longer than
+                                     JREC_NUMBER_MAX and is cut */
 
 /*
  * Encode into buf (cap bytes; pass JRN_PAYLOAD_MAX). *len receives the

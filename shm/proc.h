@@ -27,6 +27,7 @@
 #include "shm/conf.h"
 #include "shm/journal.h"
 #include "shm/region.h"
+#include "shm/seen.h"
 
 #include <signal.h>
 
@@ -40,6 +41,7 @@ typedef struct proc_ctx {
     region_t                    *region;
     jrn_t                       *jrn;
     calls_shm_t                 *calls;    /* active calls (calls.h) */
+    seen_shm_t                  *seen;     /* CDR calls billed (seen.h) */
     const conf_t                *conf;
     const char                  *name;     /* "admin", "loadgen-1", ... */
     int                          index;    /* instance of its kind, 1.. */
