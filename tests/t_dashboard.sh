@@ -12,8 +12,10 @@
 #     a bad row, prefix search, deck validation, zone tree, time-of-day
 #     periods (create, overlap, a deck rate with a period, delete refused),
 #     CDR export and flags, statistics, notifications, audit, users,
-#     Spanish, and a viewer who sees no recharge button nor the
-#     notifications and is refused 403
+#     FACs (create with a code never shown, edit the level, deactivate,
+#     the per-FAC report of seeded CUCM CDRs: calls, minutes, cost),
+#     Spanish, and a viewer who sees no recharge button, no FAC buttons
+#     nor the notifications and is refused 403
 #   - screenshots of every page: $APOLO_BUILD/tests/artifacts/dashboard/
 #
 # The simulator is started by the browser test once the live page is open
@@ -43,8 +45,11 @@ fi
 # the simulator's port: free now, and not apolod's
 simport=$(t_free_port)
 while [ "$simport" = "$port" ]; do simport=$(t_free_port); done
+# fac.secret: the key of the FAC code hashes (a FAC cannot get a code
+# without it); no axl.url: FACs stay local (push state "local")
 printf '%s\n' 'esl.reconnect_max_ms = 300' \
-  "esl.nodes = \"ClueCon@127.0.0.1:$simport\"" | t_conf
+  "esl.nodes = \"ClueCon@127.0.0.1:$simport\"" \
+  'fac.secret = "t_dashboard-fac-secret"' | t_conf
 t_migrate
 # A plan in ARS: 54 fixed (60/60), 5491 mobile (1/1), 1 North America.
 sql "
@@ -131,6 +136,35 @@ done
 sql "UPDATE cdrs SET flags = flags | 64, cost = 0 WHERE call_id = 'hist-3';
      UPDATE cdrs SET flags = flags | 8 WHERE call_id = 'hist-5';" ||
   fail "flagging CDRs"
+
+# ---- a FAC with calls, for the FAC report ------------------------------------------
+# "Gerencia" (level 3, billed to BIGTEL) made through the API, then three
+# CUCM CDRs with its fac_id written straight into cdrs, 1 to 2 days ago:
+# 125 s at 2.5125 ARS, 60 s at 1.20 ARS and an unanswered one. The report
+# must say 3 calls, 2 answered, 185 s = 3.0833 minutes, 3.7125 ARS.
+atok=$(login admin 'admin-password-1')
+s=$(req POST /api/v1/facs -H "Authorization: Bearer $atok" -H 'Content-Type: application/json' \
+  -d '{"name": "Gerencia", "code": "80417", "authorization_level": 3, "account_id": 3}')
+expect "the FAC Gerencia (POST /api/v1/facs)" 201 "$s"
+facid=$(jbody .id)
+grep -q 80417 "$work/body" && fail "the FAC's code is in the API's answer: $(body)"
+f1=$((now - 86400 - 7200)); f2=$((now - 2 * 86400 + 600)); f3=$((now - 86400 - 300))
+sql "
+INSERT INTO cdrs (call_id, source, account_id, extension, caller, callee, dialed,
+                  direction, start_at, answer_at, end_at, duration, billsec,
+                  cost, fac_id, hangup_cause) VALUES
+  ('fac-1', 'cucm', 3, '1003', '1003', '5491155550011', '5491155550011', 'outbound',
+   to_timestamp($f1), to_timestamp($f1 + 5), to_timestamp($f1 + 130), 130, 125,
+   2512500, ${facid:-0}, 'NORMAL_CLEARING'),
+  ('fac-2', 'cucm', 3, '1003', '1003', '541143210011', '541143210011', 'outbound',
+   to_timestamp($f2), to_timestamp($f2 + 8), to_timestamp($f2 + 68), 68, 60,
+   1200000, ${facid:-0}, 'NORMAL_CLEARING'),
+  ('fac-3', 'cucm', 3, '1003', '1003', '12125550111', '12125550111', 'outbound',
+   to_timestamp($f3), NULL, to_timestamp($f3 + 20), 20, 0,
+   0, ${facid:-0}, 'NO_ANSWER');" || fail "seeding the FAC's CDRs"
+s=$(req GET "/api/v1/facs/report?from=$((now - 7 * 86400))&to=$((now + 60))" -H "Authorization: Bearer $atok")
+expect "the FAC report (API): Gerencia 3 calls, 3.0833 min, 3.7125" "200 3 2 3.0833 3.712500" \
+  "$s $(jq -r '.rows[] | select(.name == "Gerencia") | "\(.calls) \(.answered) \(.minutes) \(.cost)"' "$work/body")"
 
 # ---- the browser ---------------------------------------------------------------------
 # One call watched on the live page: answered after 0.6 s, 4 s of talk,

@@ -24,7 +24,12 @@
 // seeded rows; the test message refused with no channel), audit, users,
 // Spanish, and a viewer: no recharge button, no notification email
 // editing, no notifications nor admin page, and the server refuses its
-// recharge and the notifications (403).
+// recharge and the notifications (403). FACs: an admin creates one with
+// a code (a password field; the code is in neither the page nor the API's
+// list), edits its level, reads the per-FAC report of the CDRs that
+// t_dashboard.sh seeded (calls, minutes, cost; also in Spanish) and
+// deactivates it; a viewer sees the list and the report without a button,
+// and the server refuses its POST, PATCH and DELETE (403).
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -237,6 +242,97 @@ try {
     await page.click('#nav a[href="#/extensions"]');
     await page.locator('#ext-body tr', { hasText: 'María Gómez' }).waitFor();
     await shot(page, '06-extensions');
+  });
+
+  // ---- FACs ---------------------------------------------------------------------------
+  // t_dashboard.sh made "Gerencia" (level 3, BIGTEL) and three CUCM CDRs with
+  // its fac_id: 125 s at 2.5125, 60 s at 1.20, one unanswered.
+  const facCode = '4455667788';
+  await step('FACs: an admin creates a FAC with a code; it is listed, its code nowhere', async () => {
+    await page.click('#nav a[href="#/facs"]');
+    await page.locator('#fac-body tr', { hasText: 'Gerencia' }).waitFor({ timeout: 5000 });
+    // the dialog by keyboard: Enter on the button opens it, Escape closes it
+    await page.focus('#fac-add');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('dialog #fac-name', { timeout: 3000 });
+    assert(await page.evaluate(() => document.activeElement?.id) === 'fac-name', 'the dialog does not focus the name');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('dialog', { state: 'detached', timeout: 3000 });
+    await page.click('#fac-add');
+    assert(await page.getAttribute('#fac-code', 'type') === 'password', 'the code field is not a password field');
+    await page.fill('#fac-name', 'Ventas Norte');
+    await page.fill('#fac-code', '12ab');
+    await page.fill('#fac-level', '2');
+    await page.selectOption('#fac-account', { label: 'ACME — Acme Logistics SA' });
+    await page.click('dialog button[type="submit"]');
+    const bad = page.locator('dialog .error:not([hidden])');
+    await bad.waitFor({ timeout: 3000 });
+    assert(/digits/.test(await bad.textContent()), `a letter in the code: ${await bad.textContent()}`);
+    await page.fill('#fac-code', facCode);
+    await shot(page, '06b-fac-dialog');
+    await page.click('dialog button[type="submit"]');
+    await page.waitForSelector('dialog', { state: 'detached', timeout: 5000 });
+    const row = page.locator('#fac-body tr', { hasText: 'Ventas Norte' });
+    await row.waitFor({ timeout: 5000 });
+    const text = (await row.textContent()).replace(/\s+/g, ' ');
+    assert(/ACME/.test(text) && /set/.test(text) && /local/.test(text), `row: ${text}`);
+    assert(((await row.locator('.fac-level').textContent()) || '').trim() === '2', `level: ${text}`);
+    assert(!(await page.content()).includes(facCode), 'the code is in the page');
+    const list = await page.evaluate(async () => (await fetch('/api/v1/facs')).text());
+    assert(!list.includes(facCode) && /Ventas Norte/.test(list), 'the code is in GET /api/v1/facs');
+    await shot(page, '06a-facs');
+    return text.trim();
+  });
+  await step('FACs: the admin edits its level; the code field stays empty (write-only)', async () => {
+    await page.click('#fac-body .fac-edit[data-fac="Ventas Norte"]');
+    await page.waitForSelector('dialog #fac-level');
+    assert(await page.inputValue('#fac-code') === '', 'the code field is filled');
+    assert(await page.inputValue('#fac-level') === '2', `level in the form: ${await page.inputValue('#fac-level')}`);
+    await page.fill('#fac-level', '7');
+    await page.click('dialog button[type="submit"]');
+    await page.waitForSelector('dialog', { state: 'detached', timeout: 5000 });
+    const row = page.locator('#fac-body tr', { hasText: 'Ventas Norte' });
+    await page.waitForFunction(() => [...document.querySelectorAll('#fac-body tr')].some((tr) => /Ventas Norte/.test(tr.textContent)
+      && tr.querySelector('.fac-level')?.textContent.trim() === '7'), null, { timeout: 5000 });
+    assert(/set/.test(await row.textContent()), 'the code is no longer set after the edit');
+    const f = await page.evaluate(async () => (await (await fetch('/api/v1/facs?q=ventas')).json()).facs[0]);
+    assert(f.authorization_level === 7 && f.has_code === true && f.account_id === 1, `API: ${JSON.stringify(f)}`);
+    return `level ${f.authorization_level}`;
+  });
+  await step('FACs: the per-FAC report: Gerencia 3 calls, 3.0833 minutes, 3.7125 ARS', async () => {
+    const row = page.locator('#fac-report-body tr', { hasText: 'Gerencia' });
+    await row.waitFor({ timeout: 5000 });
+    const cells = (await row.locator('td').allTextContents()).map((x) => x.replace(/\s+/g, ' ').trim());
+    assert(/BIGTEL/.test(cells[1]), `account: ${cells[1]}`);
+    assert(cells[2] === '3' && cells[3] === '2', `calls ${cells[2]}, answered ${cells[3]}`);
+    assert(cells[4] === '3.0833', `minutes ${cells[4]}`);
+    assert(/^3\.7125\s*ARS$/.test(cells[5]), `cost ${cells[5]}`);
+    assert(micro(cells[5]) === 3712500n, `cost ${cells[5]}`);
+    assert(await page.locator('#fac-report-body tr').count() === 1, 'a row for a FAC without calls');
+    const total = (await page.textContent('#fac-report-total')).replace(/\s+/g, ' ');
+    assert(/Total/.test(total) && /3\.7125/.test(total), `total: ${total}`);
+    await shot(page, '06c-fac-report');
+    // a period without those calls: the report is empty
+    await page.fill('#fac-from', '2024-01-01T00:00');
+    await page.fill('#fac-to', '2024-01-08T00:00');
+    await page.click('#fac-report-run');
+    await page.locator('#fac-report-body tr', { hasText: 'Gerencia' }).waitFor({ state: 'detached', timeout: 5000 });
+    assert(/No call/.test(await page.textContent('#fac-report-body')), 'no "no call" row');
+    // more than 31 days: refused on the page
+    await page.fill('#fac-to', '2024-03-01T00:00');
+    await page.click('#fac-report-run');
+    await page.waitForSelector('#fac-report-error:not([hidden])', { timeout: 3000 });
+    return cells.join(' | ');
+  });
+  await step('FACs: the admin deactivates it: inactive, no deactivate button, still no code', async () => {
+    page.once('dialog', (d) => d.accept());
+    await page.click('#fac-body .fac-deactivate[data-fac="Ventas Norte"]');
+    await page.waitForFunction(() => {
+      const tr = [...document.querySelectorAll('#fac-body tr')].find((x) => /Ventas Norte/.test(x.textContent));
+      return tr && tr.classList.contains('inactive') && !tr.querySelector('.fac-deactivate');
+    }, null, { timeout: 5000 });
+    assert(!(await page.content()).includes(facCode), 'the code is in the page');
+    await shot(page, '06d-fac-deactivated');
   });
 
   // ---- bulk recharge -------------------------------------------------------------------
@@ -477,6 +573,26 @@ try {
     await page.selectOption('#lang', 'en');
   });
 
+  await step('FACs in Spanish: texts and amounts in the Spanish style', async () => {
+    await page.selectOption('#lang', 'es');
+    await page.waitForFunction(() => document.documentElement.lang === 'es');
+    await page.click('#nav a[href="#/facs"]');
+    const row = page.locator('#fac-report-body tr', { hasText: 'Gerencia' });
+    await row.waitFor({ timeout: 5000 });
+    const head = await page.textContent('h1');
+    assert(/Códigos de autorización forzada/.test(head), `title: ${head}`);
+    assert(/Cuenta que paga/.test(await page.textContent('#fac-table thead')), 'no "Cuenta que paga"');
+    const cells = (await row.locator('td').allTextContents()).map((x) => x.replace(/\s+/g, ' ').trim());
+    assert(cells[4] === '3,0833' && /^3,7125\s*ARS$/.test(cells[5]), `minutes ${cells[4]}, cost ${cells[5]}`);
+    assert(/Llamadas por FAC/.test(await page.textContent('#fac-report-panel')), 'no "Llamadas por FAC"');
+    const [sw, cw] = await page.evaluate(() => { const n = document.getElementById('nav'); return [n.scrollWidth, n.clientWidth]; });
+    assert(sw <= cw + 1, `the Spanish navigation overflows at 1366 px: ${sw} > ${cw}`);
+    await shot(page, '15b-facs-es');
+    await page.selectOption('#lang', 'en');
+    await page.waitForFunction(() => document.documentElement.lang === 'en');
+    return cells.join(' | ');
+  });
+
   await step('no script error in the page', async () => {
     assert(consoleErrors.length === 0, consoleErrors.slice(0, 3).join(' | '));
   });
@@ -505,6 +621,27 @@ try {
     assert(await vpage.locator('#notif-table').count() === 0, 'the notifications page drawn for a viewer');
     await vpage.goto(ui + '#/users');
     await vpage.waitForSelector('.error');
+  });
+  await step('a viewer sees the FACs and their report, without create, edit nor deactivate buttons', async () => {
+    await vpage.goto(ui + '#/live');
+    await vpage.waitForSelector('#nav a[href="#/facs"]');
+    await vpage.click('#nav a[href="#/facs"]');
+    await vpage.locator('#fac-body tr', { hasText: 'Ventas Norte' }).waitFor({ timeout: 5000 });
+    await vpage.locator('#fac-report-body tr', { hasText: 'Gerencia' }).waitFor({ timeout: 5000 });
+    const n = await vpage.locator('#fac-add, #fac-import, #fac-push-all, .fac-edit, .fac-deactivate, .fac-push').count();
+    assert(n === 0, `${n} FAC buttons for a viewer`);
+    assert(!(await vpage.content()).includes(facCode), 'the code is in the page');
+    await shot(vpage, '16b-viewer-facs');
+    const st = await vpage.evaluate(async () => {
+      const post = await fetch('/api/v1/facs', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'viewer', code: '123456', authorization_level: 1 }) });
+      const patch = await fetch('/api/v1/facs/1', { method: 'PATCH', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ authorization_level: 9 }) });
+      const del = await fetch('/api/v1/facs/1', { method: 'DELETE' });
+      return [post.status, patch.status, del.status];
+    });
+    assert(st.join() === '403,403,403', `POST, PATCH, DELETE /api/v1/facs: ${st.join(', ')}`);
+    return `POST, PATCH, DELETE: ${st.join(', ')}`;
   });
   await step('the server refuses a viewer\'s recharge and the notifications (403)', async () => {
     const status = await vpage.evaluate(async () => {

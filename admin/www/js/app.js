@@ -17,6 +17,7 @@ import * as stats from './pages/stats.js';
 import * as rates from './pages/rates.js';
 import * as admin from './pages/admin.js';
 import * as notifications from './pages/notifications.js';
+import * as facs from './pages/facs.js';
 
 const RANK = { viewer: 1, operator: 2, admin: 3 };
 
@@ -26,6 +27,7 @@ const ROUTES = [
   [/^\/accounts$/, accounts.renderList, 'nav_accounts', 'viewer'],
   [/^\/accounts\/(\d+)$/, accounts.renderDetail, null, 'viewer'],
   [/^\/extensions$/, accounts.renderExtensions, 'nav_extensions', 'viewer'],
+  [/^\/facs$/, facs.render, 'nav_facs', 'viewer'],
   [/^\/recharges$/, bulk.render, 'nav_bulk', 'operator'],
   [/^\/cdrs$/, cdrs.render, 'nav_cdrs', 'viewer'],
   [/^\/stats$/, stats.render, 'nav_stats', 'viewer'],
