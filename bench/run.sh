@@ -16,7 +16,8 @@ export APOLO_TOP=$top APOLO_BUILD=$out
 results=$(mktemp)
 status=0
 # Programs (bench/bench_*.c), then end-to-end scripts (bench/bench_*.sh)
-# that start apolod and the FreeSWITCH simulator.
+# that start apolod (and the FreeSWITCH simulator, or drop CUCM CDR files:
+# bench_cucm.sh).
 for b in "$out"/bench/bench_* "$top"/bench/bench_*.sh; do
   [ -x "$b" ] && [ -f "$b" ] || continue
   case $b in *.o|*.d) continue ;; esac
@@ -50,6 +51,12 @@ ratio() {
   ratio esl_cps_vs_uncharged esl_cps esl_cps_uncharged_baseline
   ratio cucm_parse_vs_line_scan cucm_parse_records_per_sec \
     cucm_parse_baseline_lines_per_sec
+  ratio cucm_vs_copy_baseline cucm_records_per_sec \
+    cucm_baseline_copy_rows_per_sec
+  ratio cucm_vs_copy_cdrs_baseline cucm_records_per_sec \
+    cucm_baseline_copy_cdrs_rows_per_sec
+  ratio cucm_parse_only_vs_end_to_end cucm_parse_records_per_sec \
+    cucm_records_per_sec
 } | tee -a "$results"
 
 # One readable table: every figure, in the order measured.

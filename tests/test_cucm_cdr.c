@@ -411,6 +411,8 @@ static int nth_line(const blob_t *b, size_t k, const char **s, size_t *n)
 {
     const char *p = b->data, *end = b->data + b->len;
 
+    *s = end;                  /* past the end: an empty line */
+    *n = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl != NULL ? nl : end;
