@@ -7,7 +7,10 @@
  *     -> 404 no such path / 405 + Allow: the path exists, not the method
  *   thread state: PostgreSQL connection (reconnected when bad, at most
  *     every 2 s), QSBR reader (registered once per thread)
- *   role > NONE: no connection -> 503; session -> 401; role -> 403
+ *   role > NONE: no connection -> 503; session -> 401; role -> 403;
+ *     cookie session: CSRF (X-Apolo-CSRF on unsafe methods, Origin =
+ *     Host) -> 403
+ *   role NONE, unsafe method (login): Origin != Host -> 403
  *   qsbr_online; handler; qsbr_offline
  *   a transaction the handler left open is rolled back
  *   access log line: method path status time user
@@ -28,6 +31,7 @@
  *   only method, path, status, time and the authenticated user name.
  * - A body over the limit is answered 413 without being read; civetweb
  *   then closes the connection (the unread bytes cannot start a request).
+ * - CSRF: see http_csrf_check (why a custom header suffices).
  */
 #include "admin/http.h"
 
@@ -48,6 +52,8 @@
 #define HTTP_RECONNECT_MS 2000     /* between connection attempts */
 #define HTTP_SCACHE_SLOTS 4096     /* sessions cache, a power of two */
 #define HTTP_SCACHE_TTL_MS 5000
+/* the Content-Security-Policy of every answer: nothing may run or frame it */
+#define HTTP_API_CSP "default-src 'none'; frame-ancestors 'none'"
 
 struct http_server {
     struct mg_context         *mg;
@@ -131,7 +137,9 @@ int http_send(http_req_t *r, int status, const char *content_type,
          * raw, and the connection is closed after it. */
         mg_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                   "Content-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
-                  "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                  "X-Frame-Options: DENY\r\nContent-Security-Policy: "
+                  HTTP_API_CSP "\r\nCache-Control: no-store\r\n"
+                  "Connection: close\r\n%s\r\n",
                   status, mg_get_response_code_text(c, status), content_type,
                   len, r->headers);
         if (len > 0)
@@ -143,9 +151,15 @@ int http_send(http_req_t *r, int status, const char *content_type,
         snprintf(cl, sizeof cl, "%zu", len);
         mg_response_header_add(c, "Content-Length", cl, -1);
     }
+    /* The security headers of every answer of the API (the dashboard's
+     * files have their own, www.c): JSON is never to be sniffed into a
+     * document (nosniff), framed (DENY, frame-ancestors), run anything
+     * (default-src 'none') nor kept by a browser or a proxy cache: answers
+     * carry balances, users and tokens (no-store). */
     mg_response_header_add(c, "X-Content-Type-Options", "nosniff", -1);
-    if (strncmp(r->path, "/api", 4) == 0)
-        mg_response_header_add(c, "Cache-Control", "no-store", -1);
+    mg_response_header_add(c, "X-Frame-Options", "DENY", -1);
+    mg_response_header_add(c, "Content-Security-Policy", HTTP_API_CSP, -1);
+    mg_response_header_add(c, "Cache-Control", "no-store", -1);
     if (r->headers_len > 0)
         mg_response_header_add_lines(c, r->headers);
     mg_response_header_send(c);
@@ -532,7 +546,12 @@ static void http_thread_prepare(http_server_t *s, http_thread_t *t,
 
 /* ---- authentication ---------------------------------------------------- */
 
-/* The token of the request (bearer first, then the cookie) into tok. */
+#define HTTP_TOKEN_BEARER 1
+#define HTTP_TOKEN_COOKIE 2
+
+/* The token of the request (bearer first, then the cookie) into tok:
+ * HTTP_TOKEN_BEARER or HTTP_TOKEN_COOKIE (where it came from: only the
+ * cookie needs the CSRF checks), or -1. */
 static int http_token(const http_req_t *r, char *tok, size_t cap)
 {
     const char *h = mg_get_header(r->conn, "Authorization");
@@ -545,12 +564,108 @@ static int http_token(const http_req_t *r, char *tok, size_t cap)
             return -1;
         memcpy(tok, h, n);
         tok[n] = '\0';
-        return 0;
+        return HTTP_TOKEN_BEARER;
     }
     const char *c = mg_get_header(r->conn, "Cookie");
     if (c != NULL && mg_get_cookie(c, "apolo_session", tok, cap) > 0)
-        return 0;
+        return HTTP_TOKEN_COOKIE;
     return -1;
+}
+
+/*
+ * CSRF. A browser attaches the cookie apolo_session by itself, so a
+ * request that comes with it may have been sent by another site's page;
+ * a bearer token is attached by its owner only (scripts), so bearer
+ * requests are not concerned. Two checks, on cookie sessions:
+ *
+ * 1. POST, PUT, PATCH, DELETE (every method but GET, HEAD, OPTIONS) must
+ *    carry the header HTTP_CSRF_HEADER (any value; the dashboard's api.js
+ *    sends "1"). That suffices because a cross-site page cannot send it:
+ *    an HTML form or a "simple" fetch cannot set custom headers, and a
+ *    fetch/XHR that sets one is first asked of the server by a CORS
+ *    preflight (OPTIONS), which apolod never grants (civetweb's own CORS
+ *    answers are turned off in http_start; OPTIONS is 405, with no
+ *    Access-Control-Allow-* header): the browser then never sends the
+ *    request. It covers what SameSite=Strict does not:
+ *    a sibling subdomain is the "same site", and old browsers ignore
+ *    SameSite. (Adding CORS to apolod would void this argument.)
+ * 2. When the request has an Origin header (browsers send it on every
+ *    cross-origin request, on POSTs and on WebSocket upgrades), it must
+ *    name the host the request was sent to (Host): otherwise 403 whatever
+ *    the method, which also stops another site's page from opening /ws
+ *    with the user's cookie (a WebSocket is not bound by the same-origin
+ *    policy and cannot carry custom headers). The scheme is not compared:
+ *    behind the TLS proxy the browser's https://host reaches apolod as
+ *    plain HTTP (the proxy must pass the client's Host on: nginx
+ *    "proxy_set_header Host $http_host").
+ *
+ * Login has no session to protect, but a cross-site form could log the
+ * victim into the attacker's account (login CSRF): an unsafe request to a
+ * route of role none is refused too when its Origin names another host.
+ */
+#define HTTP_CSRF_HEADER "X-Apolo-CSRF"
+
+static int http_unsafe_method(const char *m)
+{
+    return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0
+           && strcmp(m, "OPTIONS") != 0;
+}
+
+/* The length of host[:port] s (n bytes) without a trailing ":port" equal
+ * to port (the scheme's default, which either side may leave out). */
+static size_t http_hostport_len(const char *s, size_t n, const char *port)
+{
+    size_t p = strlen(port);
+    if (n > p + 1 && s[n - p - 1] == ':' && memcmp(s + n - p, port, p) == 0)
+        return n - p - 1;
+    return n;
+}
+
+/* 1 when the request has no Origin, or an Origin "scheme://host[:port]"
+ * whose host[:port] is the request's Host (case-insensitive, the default
+ * port of the scheme optional); 0 otherwise ("null", another host, no
+ * Host header). */
+static int http_origin_ok(struct mg_connection *conn)
+{
+    const char *o = mg_get_header(conn, "Origin");
+    if (o == NULL)
+        return 1;
+    const char *host = mg_get_header(conn, "Host");
+    const char *sep = strstr(o, "://");
+    if (host == NULL || sep == NULL)
+        return 0;
+    const char *port;
+    if (sep - o == 5 && strncasecmp(o, "https", 5) == 0)
+        port = "443";
+    else if (sep - o == 4 && strncasecmp(o, "http", 4) == 0)
+        port = "80";
+    else
+        return 0;
+    const char *oh = sep + 3;
+    size_t on = strlen(oh), hn = strlen(host);
+    if (on == 0 || strpbrk(oh, "/?#@ ") != NULL)
+        return 0;
+    on = http_hostport_len(oh, on, port);
+    hn = http_hostport_len(host, hn, port);
+    return on == hn && strncasecmp(oh, host, on) == 0;
+}
+
+/* The CSRF checks of a request authenticated by the cookie: 0, or 403
+ * sent. */
+static int http_csrf_check(http_req_t *r)
+{
+    if (!http_origin_ok(r->conn))
+        return http_error(r, 403, "forbidden", "CSRF check failed: the "
+                          "Origin header names another site than the Host "
+                          "this request was sent to");
+    if (http_unsafe_method(r->method)
+        && mg_get_header(r->conn, HTTP_CSRF_HEADER) == NULL)
+        return http_error(r, 403, "forbidden", "CSRF check failed: a "
+                          "request with the session cookie and method %s "
+                          "needs the header " HTTP_CSRF_HEADER ": 1 (the "
+                          "dashboard sends it; scripts use Authorization: "
+                          "Bearer)", r->method);
+    return 0;
 }
 
 /*
@@ -632,7 +747,8 @@ static int http_authenticate(http_req_t *r, http_role_t need)
 {
     char tok[AUTH_TOKEN_LEN + 2], hash[AUTH_TOKEN_LEN + 1];
 
-    if (http_token(r, tok, sizeof tok) != 0 || !auth_token_valid(tok))
+    int from = http_token(r, tok, sizeof tok);
+    if (from < 0 || !auth_token_valid(tok))
         return http_error(r, 401, "unauthorized", "log in first");
     auth_token_hash(tok, hash);
     if (http_scache_get(hash, r)) {
@@ -681,6 +797,11 @@ role:
     if (r->role < need)
         return http_error(r, 403, "forbidden", "this needs the %s role",
                           http_role_name(need));
+    /* once the session and its role are known good: a bad or expired
+     * cookie stays a 401 (the dashboard goes back to its login page), a
+     * role too low a plain 403 */
+    if (from == HTTP_TOKEN_COOKIE)
+        return http_csrf_check(r);
     return 0;
 }
 
@@ -771,6 +892,11 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
         int denied = 0;
         if (rt->role > HTTP_ROLE_NONE)
             denied = http_authenticate(&r, rt->role);
+        else if (http_unsafe_method(r.method) && !http_origin_ok(conn))
+            /* login CSRF (see http_csrf_check) */
+            denied = http_error(&r, 403, "forbidden", "CSRF check failed: "
+                                "the Origin header names another site than "
+                                "the Host this request was sent to");
         if (!denied) {
             if (r.rd != NULL)
                 qsbr_online(r.rd);
@@ -854,6 +980,13 @@ http_server_t *http_start(proc_ctx_t *ctx, const http_route_t *const *tables)
         /* civetweb writes headers and body separately: without this the
          * body waits for the client's delayed ACK, 40 ms a request. */
         "tcp_nodelay", "1",
+        /* No CORS: civetweb answers preflights (OPTIONS with Origin and
+         * Access-Control-Request-Method) itself by default, granting any
+         * origin, method and header. Empty: they reach http_dispatch (405),
+         * so a foreign page can never send X-Apolo-CSRF (http_csrf_check). */
+        "access_control_allow_origin", "",
+        "access_control_allow_methods", "",
+        "access_control_allow_headers", "",
         NULL };
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);

@@ -6,7 +6,9 @@
  * server (admin/http.c) takes the list of tables at start. A request is
  * matched on method and path, authenticated (session cookie `apolo_session`
  * for the dashboard, `Authorization: Bearer <token>` for scripts), checked
- * against the route's role, and handed to the handler with a per-thread
+ * against the route's role (and, for the cookie, against CSRF: the header
+ * X-Apolo-CSRF on unsafe methods, Origin = Host; http.c), and handed to
+ * the handler with a per-thread
  * PostgreSQL connection and a per-thread QSBR reader that is online for the
  * handler's duration only (catalog and decks may be read, lock-free).
  *
@@ -219,9 +221,10 @@ void           http_stop(http_server_t *s);
 struct mg_context *http_civetweb(http_server_t *s);
 
 /* Authenticates the request on conn exactly as a route of role need (the
- * worker thread's PostgreSQL connection, the sessions cache): 0 and r
- * filled (user_id, user, role), or the status of the refusal already sent
- * on conn (401, 403, 503). Call it from a civetweb worker thread of s (a
+ * worker thread's PostgreSQL connection, the sessions cache; a cookie
+ * session from another Origin than Host is refused, as for any route): 0
+ * and r filled (user_id, user, role), or the status of the refusal already
+ * sent on conn (401, 403, 503). Call it from a civetweb worker thread of s (a
  * websocket connect handler), before anything else is written on conn. */
 int http_authenticate_conn(http_server_t *s, struct mg_connection *conn,
                            http_role_t need, http_req_t *r);

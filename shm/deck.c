@@ -285,7 +285,8 @@ int deck_builder_finish(deck_builder_t *b)
         return DECK_EINVAL;
     if (b->nzones > 0 && (rc = deck_zone_index(b, b->zones[0].id, &z)))
         return rc;                     /* sorts, refuses duplicate zone ids */
-    qsort(b->rows, b->nrows, sizeof *b->rows, deck_brow_cmp);
+    if (b->nrows > 0)                  /* an empty deck has no array */
+        qsort(b->rows, b->nrows, sizeof *b->rows, deck_brow_cmp);
     if ((rc = deck_scan_groups(b)) != DECK_OK
         || (rc = deck_build_groups(b)) != DECK_OK)
         return rc;

@@ -225,7 +225,8 @@ static jrn_rec_t *jrn_fill(jrn_writer_t *w, jrn_kind_t kind,
     rec->len = (uint16_t)len;
     rec->acct_slot = UINT32_MAX;
     rec->at_us = jrn_now_us();
-    memcpy(rec->payload, payload, len);
+    if (len > 0)                       /* payload may be NULL then */
+        memcpy(rec->payload, payload, len);
     return rec;
 }
 

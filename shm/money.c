@@ -122,6 +122,8 @@ static const char *money_scan_frac(const char *p, const char *end,
 
 int money_parse(const char *s, size_t len, money_t *out)
 {
+    if (s == NULL)
+        return MONEY_EINVAL;           /* s + 0 would be undefined too */
     const char *p = s, *end = s + len;
     uint64_t units = 0, frac = 0, limit = (uint64_t)INT64_MAX;
     int digits = 0, neg = 0, ovf = 0;

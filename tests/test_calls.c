@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TAG_A calls_tag(CALLS_KIND_ESL, 1)
@@ -111,7 +112,11 @@ static void test_seqlock(void)
     }
     long reads = 0, torn = 0, moved = 0;
     int64_t last = -1;
-    for (int k = 0; k < 300000; k++) {
+    /* 300k reads at least, and on until the writer was seen writing (a
+     * loaded machine may not schedule it at once), within 10 s. */
+    time_t until = time(NULL) + 10;
+    for (int k = 0; k < 300000 || (moved <= 10 && time(NULL) < until);
+         k++) {
         call_slot_t s;
         if (!calls_read(c, (uint32_t)i, &s))
             continue;

@@ -158,11 +158,12 @@ static const char *cc_quote(const char *s, size_t n, char *out, size_t cap)
  * advances r->pos and r->line. 0 at the end of the buffer. */
 static int cc_line(cucm_cdr_reader_t *r, const char **b, size_t *n)
 {
-    const char *s = r->buf + r->pos, *nl;
+    const char *s, *nl;
     size_t left = r->len - r->pos;
 
     if (left == 0)
-        return 0;
+        return 0;                  /* r->buf may be NULL: no arithmetic */
+    s = r->buf + r->pos;
     nl = memchr(s, '\n', left);
     *n = nl != NULL ? (size_t)(nl - s) : left;
     r->pos += nl != NULL ? *n + 1 : *n;

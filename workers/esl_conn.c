@@ -205,6 +205,10 @@ static int esl_pend_push(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call)
 /* Appends "<text>\n\n" and what its reply is for. */
 static int esl_send(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
                     const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static int esl_send(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
+                    const char *fmt, va_list ap)
 {
     char line[1024];
     int n = vsnprintf(line, sizeof line, fmt, ap);

@@ -25,7 +25,10 @@ export async function api(method, path, opts = {}) {
     const qs = q.toString();
     if (qs) url += (url.includes('?') ? '&' : '?') + qs;
   }
-  const init = { method, headers: { Accept: 'application/json', ...(opts.headers || {}) },
+  // X-Apolo-CSRF: apolod refuses a cookie session's POST/PUT/PATCH/DELETE
+  // without it (a page of another site cannot send a custom header).
+  const init = { method, headers: { Accept: 'application/json', 'X-Apolo-CSRF': '1',
+                                    ...(opts.headers || {}) },
                  credentials: 'same-origin' };
   if (opts.raw !== undefined) {
     init.body = opts.raw;
