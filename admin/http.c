@@ -35,6 +35,8 @@
  */
 #include "admin/http.h"
 
+#include <arpa/inet.h>
+
 #include "admin/auth_hash.h"
 #include "shm/log.h"
 
@@ -417,9 +419,35 @@ int http_read_json(http_req_t *r, size_t max, json_t **out)
     return 0;
 }
 
+/* 1 when addr is one of the comma-separated addresses of list. */
+static int http_addr_listed(const char *list, const char *addr)
+{
+    size_t n = strlen(addr);
+    for (const char *p = list; p != NULL && *p;) {
+        p += strspn(p, " \t,");
+        size_t k = strcspn(p, " \t,");
+        if (k == n && k > 0 && memcmp(p, addr, n) == 0)
+            return 1;
+        p += k;
+    }
+    return 0;
+}
+
 const char *http_client_ip(const http_req_t *r)
 {
-    return r->ri->remote_addr;
+    /* Only a proxy named in admin.trusted_proxies may say who its client
+     * is: anybody else could send X-Real-IP to spread its failed logins
+     * over invented addresses. The value must be an address. */
+    const char *peer = r->ri->remote_addr;
+    const char *list = conf_str(r->ctx->conf, "admin.trusted_proxies");
+    if (list == NULL || *list == '\0' || !http_addr_listed(list, peer))
+        return peer;
+    const char *real = mg_get_header(r->conn, "X-Real-IP");
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (real != NULL && (inet_pton(AF_INET, real, bin) == 1
+                         || inet_pton(AF_INET6, real, bin) == 1))
+        return real;
+    return peer;
 }
 
 const char *http_query(const http_req_t *r, const char *name, char *buf,

@@ -178,8 +178,9 @@ int http_read_json(http_req_t *r, size_t max, json_t **out);
  * and *len, or -1 after answering 411, 413 or 400 (the body ended early). */
 int http_read_body(http_req_t *r, size_t max, char **out, size_t *len);
 
-/* The client's address as civetweb saw it ("127.0.0.1", "::1"): behind a
- * proxy, the proxy's. */
+/* The client's address as civetweb saw it ("127.0.0.1", "::1"); when that
+ * is a proxy named in admin.trusted_proxies, the address its X-Real-IP
+ * header gives (the login throttling counts clients, not the proxy). */
 const char *http_client_ip(const http_req_t *r);
 
 /* Query parameter name, URL-decoded into buf: buf, or NULL if absent or

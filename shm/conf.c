@@ -81,6 +81,10 @@ static const conf_key_t conf_keys[] = {
       "every append syncs itself (slow)." },
     { "admin.listen", "127.0.0.1:8080", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
       "Address:port of the HTTP API (plain HTTP: put TLS in front)." },
+    { "admin.trusted_proxies", "", CONF_T_STR, 0, 0, 0, CONF_NOFIELD,
+      "Addresses of the TLS proxies in front (nginx: 127.0.0.1), comma "
+      "separated: for their requests the client is the one X-Real-IP names "
+      "(login throttling per client). Empty: X-Real-IP is never trusted." },
     { "admin.threads", "8", CONF_T_INT, 0, 1, 256,
       CONF_FIELD(admin_threads),
       "HTTP worker threads of the admin process; each holds one PostgreSQL "

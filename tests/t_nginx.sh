@@ -53,7 +53,9 @@ tbase=$origin
 
 # ---- apolod ----------------------------------------------------------------------------------
 pw='admin password 8c2e'
-t_conf </dev/null
+t_conf <<EOF
+admin.trusted_proxies = "127.0.0.1"
+EOF
 t_migrate
 sql "
 INSERT INTO rate_plans (id, name, currency) VALUES (1, 'ARS plan', 'ARS');
@@ -259,6 +261,19 @@ for _ in $(seq 1 10); do
 done
 [[ $codes == *" 400"* ]] && [[ $codes == *" 429" ]] &&
   ok "login rate limit: 10 quick logins ->$codes" || fail "login rate limit:$codes"
+
+# ---- the failed-login throttling counts the proxy's clients (X-Real-IP,
+# trusted from admin.trusted_proxies = 127.0.0.1), straight to apolod -------
+badlogin() {
+  req POST /api/v1/login -H 'Content-Type: application/json' -H "X-Real-IP: $1" \
+    -d "{\"username\": \"nobody$2\", \"password\": \"wrong-password-$2\"}"
+}
+codes=""
+for k in 1 2 3 4 5 6; do codes+=" $(badlogin 203.0.113.7 $k)"; done
+[[ $codes == *" 429" ]] && ok "six failed logins of client 203.0.113.7: the sixth 429 ($codes)" ||
+  fail "throttling of 203.0.113.7:$codes"
+expect "another client behind the same proxy is not locked out" 401 "$(badlogin 203.0.113.8 7)"
+expect "X-Real-IP that is not an address: the proxy's own (not locked)" 401 "$(badlogin 'not-an-ip' 8)"
 
 grep -q ' "GET /ws HTTP/1.1" 101 ' "$ng/apolo.access.log" && ok "nginx's access log has the 101" ||
   fail "nginx access log: $(tail -3 "$ng/apolo.access.log")"
