@@ -157,6 +157,9 @@ static const wfam_t wfams[] = {
       "pricing at hangup).", offsetof(stats_slot_t, ratings) },
     { "rating_errors_total", "counter", "Rating lookups that found no price.",
       offsetof(stats_slot_t, rating_errors) },
+    { "reservations_extended_total", "counter", "Reservations of live "
+      "calls grown by a debit interval (metering).",
+      offsetof(stats_slot_t, reservations_extended) },
     { "connected", "gauge", "1 while subscribed to the node's events.",
       offsetof(stats_slot_t, connected) },
 };

@@ -9,7 +9,7 @@
  * cost on top of the trie.
  *
  * Figures:
- *   BENCH deck_build_1m_sec        build a 1M-row deck and copy it in
+ *   BENCH rating_deck_build_1m_sec build a 1M-row deck and copy it in (no reader load; bench_deck_swap measures deck_build_1m_sec under load)
  *   BENCH rating_lookup_1m_per_sec baseline: deck_lookup only
  *   BENCH rating_full_1m_per_sec   normalise+lookup+cost+reserve+commit
  */
@@ -73,7 +73,7 @@ int main(void)
 
     double t0 = now();
     uint64_t off = build_deck(pub, deck, ndeck);
-    printf("BENCH deck_build_1m_sec %.2f s\n", now() - t0);
+    printf("BENCH rating_deck_build_1m_sec %.2f s\n", now() - t0);
 
     cat_builder_t *cb = cat_builder_new(1);
     cat_plan_in_t plan = { .id = 1, .name = "bench", .currency = "USD",

@@ -44,6 +44,8 @@ typedef struct stats_slot {
                                   and final pricings at hangup */
     uint64_t rating_errors;    /* lookups that found no price (no rate,
                                   no plan, overflow) */
+    uint64_t reservations_extended;  /* a live call's reservation grown
+                                        by a debit interval (metering) */
     /* gauges */
     uint64_t connected;        /* 1 while subscribed to its node */
     int64_t  last_event_us;    /* wall clock of the last event, 0: none */

@@ -633,14 +633,24 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
 
 /* ---- metering ------------------------------------------------------------------ */
 
-/* Replaces the call's fail-safe with one at wall time end_us (+1 s). */
+/* Replaces the call's fail-safe with one near wall time end_us.
+ * sched_hangup counts whole seconds: the delay is rounded so that the
+ * hangup falls between 0.6 s before and 0.4 s after end_us, and a call
+ * it hangs up because this worker is stalled is billed (billmsec rounded
+ * half up) no more than what was reserved; at least 1 s while some paid
+ * time is left, so that it never hangs up a call the worker is about to
+ * extend. (A later fail-safe, the paid end + 1 s, let a stalled worker's
+ * calls talk 1.5 s unpaid: bench_overspend's stall probe.) */
 static void esl_rearm(esl_worker_t *w, uint32_t i, int64_t end_us)
 {
     const char *u = slot_of(w, i)->cdr.call_id;
-    int64_t left = (end_us - esl_wall_us() + 999999) / 1000000;
+    int64_t us = end_us - esl_wall_us();
+    int64_t left = us > 0 ? (us + 400000) / 1000000 : 0;
+    if (us > 0 && left == 0)
+        left = 1;
     esl_api(w, EC_IGNORE, i, "sched_del %s", u);
     esl_api(w, EC_IGNORE, i, "sched_hangup +%" PRId64 " %s " CAUSE_CUT,
-            (left > 0 ? left : 0) + 1, u);
+            left, u);
 }
 
 static void esl_low_balance(esl_worker_t *w, uint32_t i)
@@ -705,8 +715,9 @@ static void esl_answered(esl_worker_t *w, uint32_t i, int64_t answer_us)
     calls_write_begin(s);
     s->covered_sec = sec;
     calls_write_end(s);
-    if (answer_us - s->cdr.start_us > (int64_t)w->ring_allow * 1000000)
-        esl_rearm(w, i, answer_us + (int64_t)sec * 1000000);
+    /* The park's fail-safe counted the ring allowance: from the answer on
+     * it must count the paid seconds only. */
+    esl_rearm(w, i, answer_us + (int64_t)sec * 1000000);
     esl_low_balance(w, i);
     esl_next_step(w, i);
 }
@@ -738,6 +749,8 @@ static void esl_extend(esl_worker_t *w, uint32_t i)
     calls_write_begin(s);
     s->reserved += got;
     calls_write_end(s);
+    if (got > 0)
+        STATS_INC(w->st, reservations_extended);
     uint32_t sec = got >= extra ? target : esl_covered(w, s);
     calls_write_begin(s);
     if (got < extra || sec < target)
