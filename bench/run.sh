@@ -59,9 +59,42 @@ ratio() {
     cucm_records_per_sec
 } | tee -a "$results"
 
-# One readable table: every figure, in the order measured.
+# One readable table: every figure in the order measured, with the
+# baseline it is compared with (measured in this same run) and the ratio.
+# "figure baseline[|fallback]" pairs; a figure not listed has none.
+baselines='
+lpm_1m_per_sec pg_prefix_lpm_1m_per_sec|pg_prefix_lpm_100k_per_sec
+lpm_pointer_trie_1m_per_sec lpm_1m_per_sec
+rating_full_1m_per_sec rating_lookup_1m_per_sec
+esl_parse_events_per_sec esl_parse_naive_events_per_sec
+flush_rows_per_sec flush_naive_rows_per_sec
+esl_cps esl_cps_uncharged_baseline
+http_authorize_per_sec http_empty_per_sec
+deck_import_1m_rows_sec deck_import_psql_copy_1m_sec
+cucm_parse_records_per_sec cucm_parse_baseline_lines_per_sec
+cucm_records_per_sec cucm_baseline_copy_rows_per_sec
+max_sustained_cps max_sustained_cps_uncharged_baseline
+bytes_per_active_call bytes_per_active_call_baseline
+deck_swap_max_rating_latency_us deck_swap_baseline_max_rating_latency_us
+deck_swap_p99_rating_latency_us deck_swap_baseline_p99_rating_latency_us
+overspend_r1_funded_cps overspend_baseline_cps
+'
 echo
-printf '%-40s %16s  %s\n' figure value unit
-awk '$1 == "BENCH" { printf "%-40s %16s  %s\n", $2, $3, $4 }' "$results"
+printf '%-44s %14s %-12s %-44s %14s %8s\n' figure value unit baseline value ratio
+awk -v pairs="$baselines" '
+  BEGIN { n = split(pairs, l, "\n")
+          for (i = 1; i <= n; i++) if (split(l[i], f, " ") == 2) base[f[1]] = f[2] }
+  $1 == "BENCH" { order[++k] = $2; v[$2] = $3; u[$2] = $4 }
+  END {
+    for (i = 1; i <= k; i++) {
+      name = order[i]; b = "-"; bv = "-"; r = "-"
+      if (name in base) {
+        nb = split(base[name], c, "|")
+        for (j = 1; j <= nb; j++) if (c[j] in v) { b = c[j]; bv = v[b]; break }
+        if (bv != "-" && bv + 0 != 0) r = sprintf("%.2f", v[name] / bv)
+      }
+      printf "%-44s %14s %-12s %-44s %14s %8s\n", name, v[name], u[name], b, bv, r
+    }
+  }' "$results"
 rm -f "$results"
 exit $status
