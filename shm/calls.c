@@ -69,6 +69,14 @@ int calls_open(const char *path, uint32_t nslots, calls_shm_t **out)
         close(fd);
         return CALLS_EMISMATCH;
     }
+    /* All blocks now (journal.c says why: no SIGBUS on a full disk). */
+    int err = posix_fallocate(fd, 0, (off_t)size);
+    if (err != 0) {
+        LOG_ERROR("calls", err, "cannot allocate the %llu bytes of %s (is "
+                  "its disk full?)", (unsigned long long)size, path);
+        close(fd);
+        return CALLS_ERROR;
+    }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);                       /* the mapping keeps the file */
     if (p == MAP_FAILED) {

@@ -144,6 +144,17 @@ int jrn_open(jrn_t *j, const char *path, uint32_t nrings, uint32_t nslots,
         jrn_close(j);
         return JRN_ECORRUPT;
     }
+    /* Every block of the file allocated now: a store into a hole of a
+     * mapped file on a full disk is a SIGBUS in whichever process makes
+     * it, in the middle of a movement. A full disk is refused here, at
+     * start, instead. */
+    int err = posix_fallocate(j->fd, 0, (off_t)size);
+    if (err != 0) {
+        LOG_ERROR("journal", err, "cannot allocate the %zu bytes of %s "
+                  "(is its disk full?)", size, path);
+        jrn_close(j);
+        return JRN_ERROR;
+    }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
     if (p == MAP_FAILED) {
         LOG_ERROR("journal", errno, "mmap(%s) failed", path);
