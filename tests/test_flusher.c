@@ -39,7 +39,11 @@
 #define NACCTS   40
 #define NRINGS   8
 #define NSLOTS   4096
-#define TIMEOUT  20000
+/* A producer's patience for room in its ring: in the kill phase the
+ * flusher is SIGKILLed 12 times and restarted, and on the sanitizer build
+ * beside another test 20 s was seen to run out (the ring full, 4096 ahead
+ * of the flusher). Not a bound on the product: back-pressure waits. */
+#define TIMEOUT  60000
 
 static region_t region;
 static acct_shm_t *accts;
@@ -161,7 +165,10 @@ static void produce(const char *tag, int prod, int n, int pace)
                           NULL);
         }
         if (rc != JRN_OK) {
-            fprintf(stderr, "producer %d op %d: %d\n", prod, i, rc);
+            fprintf(stderr, "producer %d op %d: %d (ring %u head %llu tail "
+                    "%llu)\n", prod, i, rc, w.index,
+                    (unsigned long long)w.ring->head,
+                    (unsigned long long)uatomic_read(&w.ring->tail));
             _exit(4);
         }
         if (pace > 0 && i % pace == 0)
