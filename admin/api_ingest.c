@@ -321,8 +321,8 @@ static int ingest_var_time(const json_t *vars, const char *name, int64_t *us)
         return rc;
     snprintf(key, sizeof key, "%s_epoch", name);
     rc = ingest_var_i64(vars, key, us);
-    if (rc > 0)
-        *us *= 1000000;
+    if (rc > 0 && __builtin_mul_overflow(*us, 1000000, us))
+        return -1;                     /* not a time: refused as malformed */
     return rc;
 }
 
@@ -380,9 +380,9 @@ static int ingest_parse_fs(http_req_t *r, const json_t *b, ingest_raw_t *x)
     if (rc > 0) {
         x->billmsec = v;
     } else if ((rc = ingest_var_i64(vars, "billsec", &v)) != 0) {
-        if (rc < 0)
-            return http_error(r, 422, "validation", "billsec: an integer");
-        x->billmsec = v * 1000;
+        if (rc < 0 || __builtin_mul_overflow(v, 1000, &x->billmsec))
+            return http_error(r, 422, "validation", "billsec: an integer "
+                              "of seconds");
     }
     if ((rc = ingest_var_i64(vars, "duration", &v)) < 0)
         return http_error(r, 422, "validation", "duration: an integer");

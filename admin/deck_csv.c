@@ -553,6 +553,15 @@ int dcsv_finish(dcsv_t *d)
         d->carry[d->ncarry] = '\0';
         dcsv_line(d, d->carry, d->ncarry);
         d->ncarry = 0;
+    } else if (!d->fatal && d->ncarry > DCSV_LINE_MAX) {
+        /* An over-long last line without its newline: an error of that
+         * line like any other, never a row silently gone. */
+        d->line++;
+        if (d->ncols == 0)
+            d->fatal = 1;
+        dcsv_error(d, d->line, "%slonger than %d bytes",
+                   d->ncols == 0 ? "header: " : "", DCSV_LINE_MAX);
+        d->ncarry = 0;
     }
     if (!d->fatal && d->ncols == 0) {
         dcsv_error(d, 1, "no header line");

@@ -182,6 +182,31 @@ int http_json(http_req_t *r, int status, json_t *body)
     return rc;
 }
 
+/* Replaces every byte of s that is not part of valid UTF-8 with '?': a
+ * message may quote the client's bytes (jansson's "invalid escape near
+ * '...'" keeps half a character; a cut at the buffer's end may too), and
+ * a JSON string must be UTF-8, else the answer would become a 500. */
+static void http_utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 2
+                   : (*p & 0xf0) == 0xe0 ? 3
+                   : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 4 : 0;
+        size_t k = 1;
+        while (k < n && (p[k] & 0xc0) == 0x80)
+            k++;
+        if (n == 0 || k < n || (n == 3 && ((*p == 0xe0 && p[1] < 0xa0)
+                                           || (*p == 0xed && p[1] > 0x9f)))
+            || (n == 4 && ((*p == 0xf0 && p[1] < 0x90)
+                           || (*p == 0xf4 && p[1] > 0x8f)))) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 int http_error(http_req_t *r, int status, const char *code,
                const char *fmt, ...)
 {
@@ -190,6 +215,7 @@ int http_error(http_req_t *r, int status, const char *code,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    http_utf8_scrub(msg);
     return http_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code",
                                           code, "message", msg));
 }

@@ -435,7 +435,10 @@ static void xlsx_ws_row(xlsx_ws_t *w, const XML_Char **atts)
     const char *r = xlsx_attr(atts, "r", NULL);
     char *end = NULL;
     unsigned long n = r != NULL ? strtoul(r, &end, 10) : 0;
-    if (r == NULL)
+    if (r == NULL && w->row >= XLSX_MAX_ROW)
+        xlsx_fail(w->p, XLSX_EXML, "%s: a row past row %d", w->p->part,
+                  XLSX_MAX_ROW);
+    else if (r == NULL)
         w->row++;
     else if (end == r || *end != '\0' || n < 1 || n > XLSX_MAX_ROW)
         xlsx_fail(w->p, XLSX_EXML, "%s: a row numbered \"%.20s\"",
@@ -578,7 +581,8 @@ static int xlsx_cell_cmp(const void *a, const void *b)
 
 static void xlsx_sort(xlsx_sheet_t *sh)
 {
-    qsort(sh->cells, sh->ncells, sizeof *sh->cells, xlsx_cell_cmp);
+    if (sh->ncells > 1)                /* an empty sheet has no array */
+        qsort(sh->cells, sh->ncells, sizeof *sh->cells, xlsx_cell_cmp);
     size_t k = 0;
     for (size_t i = 0; i < sh->ncells; i++) {
         if (k > 0 && sh->cells[k - 1].row == sh->cells[i].row

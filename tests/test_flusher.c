@@ -39,11 +39,7 @@
 #define NACCTS   40
 #define NRINGS   8
 #define NSLOTS   4096
-/* A producer's patience for room in its ring: in the kill phase the
- * flusher is SIGKILLed 12 times and restarted, and on the sanitizer build
- * beside another test 20 s was seen to run out (the ring full, 4096 ahead
- * of the flusher). Not a bound on the product: back-pressure waits. */
-#define TIMEOUT  60000
+#define TIMEOUT  20000
 
 static region_t region;
 static acct_shm_t *accts;
@@ -129,11 +125,18 @@ static jrec_cdr_t make_cdr(const char *tag, int prod, int i, int64_t acct,
 
 /* In a child: n operations on a ring of its own, then exit; pauses 1 ms
  * every `pace` operations (0: never) so that it runs for a while. */
-static void produce(const char *tag, int prod, int n, int pace)
+static void produce(const char *tag, int prod, int n, int pace, int ready)
 {
     jrn_writer_t w;
+    char one = 1;
     if (jrn_writer_open(&jrn, &w) != JRN_OK)
         _exit(3);
+    /* Ring claimed: the parent may reap the others now (reaping frees a
+     * ring, which a producer not yet started would otherwise take over,
+     * records undrained and all). */
+    if (write(ready, &one, 1) != 1)
+        _exit(7);
+    close(ready);
     for (int i = 0; i < n; i++) {
         uint8_t p[JRN_PAYLOAD_MAX];
         size_t len = 0;
@@ -182,13 +185,25 @@ static void produce(const char *tag, int prod, int n, int pace)
 static int fork_producers(const char *tag, int nprod, int n, int pace,
                           pid_t *pids)
 {
+    int pfd[2];
+    char got;
+    if (pipe(pfd) != 0)
+        return -1;
     for (int k = 0; k < nprod; k++) {
         pids[k] = fork();
-        if (pids[k] == 0)
-            produce(tag, k, n, pace);
+        if (pids[k] == 0) {
+            close(pfd[0]);
+            produce(tag, k, n, pace, pfd[1]);
+        }
         if (pids[k] < 0)
             return -1;
     }
+    close(pfd[1]);
+    /* every producer on a ring of its own before anyone is reaped */
+    for (int k = 0; k < nprod; k++)
+        if (read(pfd[0], &got, 1) != 1)
+            break;
+    close(pfd[0]);
     count_expected(nprod, n);
     return 0;
 }

@@ -48,6 +48,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ESL_DONE_BITS    17
@@ -125,10 +126,63 @@ static int ev_is(const esl_event_t *ev, int h, const char *s)
     return ev->val[h] != NULL && strcmp(ev->val[h], s) == 0;
 }
 
-/* The monotonic ms at which wall-clock us `at` happens. */
-static int64_t esl_mono_at(int64_t at_us)
+/*
+ * Deadlines are FreeSWITCH times (its answer time + the seconds paid), but
+ * our timers run on our monotonic clock. FreeSWITCH's time is mapped onto
+ * it directly, never through our wall clock: the two wall clocks may
+ * differ (another host) and either may step (NTP, an operator), and a cut
+ * computed across them would come an hour early or late. Every event
+ * carries FreeSWITCH's time of it: our monotonic time at arrival minus it
+ * is the offset between the two plus the delivery lag (never negative), so
+ * the smallest difference seen over a couple of seconds is the offset. A
+ * smaller one is taken at once (a better bound, or FreeSWITCH's clock
+ * stepped forward); a larger one only as the smallest of a whole window (a
+ * lag spike must not move the deadlines later). A step of our own wall
+ * clock changes nothing.
+ */
+#define ESL_SKEW_WINDOW_MS 2000
+
+static int64_t esl_mono_us(void)
 {
-    return esl_mono_ms() + (at_us - esl_wall_us()) / 1000;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void esl_clock_sample(esl_worker_t *w, int64_t fs_us)
+{
+    int64_t now = esl_mono_us(), d = now - fs_us;
+    if (fs_us <= 0)
+        return;
+    if (!w->skew_known || d < w->skew_us) {
+        w->skew_us = d;
+        w->skew_known = 1;
+        w->skew_win_min = d;
+        w->skew_win_ms = now / 1000;
+        return;
+    }
+    if (d < w->skew_win_min)
+        w->skew_win_min = d;
+    if (now / 1000 - w->skew_win_ms >= ESL_SKEW_WINDOW_MS) {
+        w->skew_us = w->skew_win_min;
+        w->skew_win_min = d;
+        w->skew_win_ms = now / 1000;
+    }
+}
+
+/* FreeSWITCH's wall-clock us as our monotonic us (before any event: as if
+ * its clock were ours). */
+static int64_t esl_fs_to_mono_us(const esl_worker_t *w, int64_t fs_us)
+{
+    if (w->skew_known)
+        return fs_us + w->skew_us;
+    return fs_us - esl_wall_us() + esl_mono_us();
+}
+
+/* The monotonic ms at which FreeSWITCH's wall-clock us `at` happens. */
+static int64_t esl_mono_at(const esl_worker_t *w, int64_t at_us)
+{
+    return esl_fs_to_mono_us(w, at_us) / 1000;
 }
 
 /* ---- the uuid index and the recently-ended table ---------------------- */
@@ -644,7 +698,7 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
 static void esl_rearm(esl_worker_t *w, uint32_t i, int64_t end_us)
 {
     const char *u = slot_of(w, i)->cdr.call_id;
-    int64_t us = end_us - esl_wall_us();
+    int64_t us = esl_fs_to_mono_us(w, end_us) - esl_mono_us();
     int64_t left = us > 0 ? (us + 400000) / 1000000 : 0;
     if (us > 0 && left == 0)
         left = 1;
@@ -692,13 +746,13 @@ static void esl_next_step(esl_worker_t *w, uint32_t i)
     call_slot_t *s = slot_of(w, i);
     int64_t end_us = s->cdr.answer_us + (int64_t)s->covered_sec * 1000000;
     if (s->flags & CALL_F_CUT) {
-        esl_due(w, i, ET_CUT, esl_mono_at(end_us));
+        esl_due(w, i, ET_CUT, esl_mono_at(w, end_us));
         return;
     }
     int64_t lead_ms = (int64_t)w->interval * 500;
     if (lead_ms > 5000)
         lead_ms = 5000;
-    esl_due(w, i, ET_EXTEND, esl_mono_at(end_us) - lead_ms);
+    esl_due(w, i, ET_EXTEND, esl_mono_at(w, end_us) - lead_ms);
 }
 
 static void esl_answered(esl_worker_t *w, uint32_t i, int64_t answer_us)
@@ -889,7 +943,7 @@ static void esl_finish_unseen(esl_worker_t *w, uint32_t i)
          * the fail-safe hangs it up there. */
         answer = s->cdr.answer_us;
         int64_t paid = (int64_t)s->covered_sec * 1000;
-        billmsec = (now - answer) / 1000;
+        billmsec = (esl_mono_us() - esl_fs_to_mono_us(w, answer)) / 1000;
         if (!(s->flags & CALL_F_UNCHARGED) && billmsec > paid)
             billmsec = paid;
         if (billmsec < 0)

@@ -436,6 +436,8 @@ static int esl_on_frame(esl_worker_t *w, esl_frame_t *f)
                      w->node.host, w->node.port);
             return 0;
         }
+        if (ev.val[EH_EVENT_TS] != NULL)
+            esl_clock_sample(w, strtoll(ev.val[EH_EVENT_TS], NULL, 10));
         esl_call_event(w, &ev);
         return 0;
     }

@@ -120,6 +120,10 @@ typedef struct esl_worker {
     int            auth_failed;
     int64_t        resync_kills;          /* budget left in this resync */
     int64_t        resync_late;           /* cuts put off past the budget */
+    /* FreeSWITCH's wall clock against ours (esl_clock_sample) */
+    int64_t        skew_us;               /* our time - FreeSWITCH's */
+    int64_t        skew_win_min, skew_win_ms;
+    int            skew_known;
 
     /* counters: the region's slot of our tag (shm/stats.h, exported by
      * GET /metrics; they go on across restarts of this worker), or
@@ -145,6 +149,10 @@ void esl_calls_free(esl_worker_t *w);
 /* Takes over the slots our tag holds (a predecessor's calls). */
 void esl_calls_adopt(esl_worker_t *w);
 void esl_call_event(esl_worker_t *w, const esl_event_t *ev);
+
+/* An event's own time (Event-Date-Timestamp, FreeSWITCH's wall clock, us)
+ * as it arrives: keeps the estimate of the two clocks' offset. */
+void esl_clock_sample(esl_worker_t *w, int64_t fs_us);
 void esl_call_reply(esl_worker_t *w, const esl_pending_t *p, int ok,
                     const char *body, size_t len);
 /* Runs the timers due; returns ms until the next (-1: none). */
