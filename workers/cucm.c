@@ -277,8 +277,13 @@ static void cucm_report_close(cucm_report_t *rp, const char *dir,
     fclose(rp->fp);
     rp->fp = NULL;
     snprintf(to, sizeof to, "%s/%s/%s.report", dir, sub, final);
-    if (bad || rename(rp->path, to) != 0)
-        LOG_ERROR("cucm", errno, "cannot write the report %s", to);
+    if (bad || rename(rp->path, to) != 0) {
+        /* The file is billed and moved already: the report is lost, said
+         * here with the summary, and its partial copy removed. */
+        LOG_ERROR("cucm", errno, "cannot write the report %s (%s)", to,
+                  summary);
+        unlink(rp->path);
+    }
 }
 
 /* Waits until the journal holds our records on disk: a file leaves the

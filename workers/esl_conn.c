@@ -282,7 +282,15 @@ static int esl_flush(esl_worker_t *w)
 
 static void esl_drop(esl_worker_t *w, const char *why)
 {
-    if (w->fd >= 0) {
+    if (w->fd >= 0 && w->state == ES_CONNECTING) {
+        /* An attempt that never connected: nothing was lost, and a node
+         * that stays down must not fill the log (one line a backoff). */
+        LOG_DEBUG("esl", "connect to %s:%s failed: %s; again in %" PRId64
+                  " ms", w->node.host, w->node.port, why, w->backoff_ms);
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, w->fd, NULL);
+        close(w->fd);
+        w->fd = -1;
+    } else if (w->fd >= 0) {
         LOG_WARN("esl", 0, "connection to %s:%s lost: %s; %u commands "
                  "unanswered, reconnecting in %" PRId64 " ms", w->node.host,
                  w->node.port, why, w->pend_n, w->backoff_ms);
