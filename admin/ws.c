@@ -38,6 +38,7 @@
  * - The close handler joins the sender before returning: civetweb reuses
  *   the connection structure afterwards, so no write may be in flight.
  */
+#include "shm/clock.h"
 #include "admin/ws.h"
 
 #include "shm/calls.h"
@@ -109,13 +110,6 @@ static int64_t ws_wall_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t ws_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- messages ---------------------------------------------------------- */
@@ -513,12 +507,12 @@ static void ws_tick_locked(ws_hub_t *h, int64_t elapsed_ms)
 static void *ws_broadcaster(void *p)
 {
     ws_hub_t *h = p;
-    int64_t last_tick = ws_mono_ms();
+    int64_t last_tick = clock_mono_ms();
 
     while (!atomic_load(&h->stop)) {
         pthread_mutex_lock(&h->mu);
         ws_scan_locked(h);
-        int64_t now = ws_mono_ms();
+        int64_t now = clock_mono_ms();
         if (now - last_tick >= WS_TICK_MS) {
             ws_tick_locked(h, now - last_tick);
             last_tick = now;

@@ -18,6 +18,7 @@
  * - msync needs page-aligned ranges: the sync rounds down to the page,
  *   which may flush a neighbour's bytes early; harmless.
  */
+#include "shm/clock.h"
 #include "shm/journal.h"
 #include "shm/log.h"
 
@@ -73,13 +74,6 @@ static int64_t jrn_now_us(void)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
-
-static int64_t jrn_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- opening ----------------------------------------------------------- */
@@ -214,10 +208,10 @@ static int jrn_wait_room(jrn_writer_t *w, int timeout_ms)
     uint64_t cap = w->j->hdr->nslots;
     if (r->head - uatomic_read(&r->tail) < cap)
         return JRN_OK;
-    int64_t deadline = jrn_mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     struct timespec pause = { 0, 200 * 1000 };
     while (r->head - uatomic_read(&r->tail) >= cap) {
-        if (jrn_mono_ms() >= deadline)
+        if (clock_mono_ms() >= deadline)
             return JRN_EFULL;
         nanosleep(&pause, NULL);
     }

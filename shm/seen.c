@@ -1,6 +1,7 @@
 /*
  * seen.c -- the set of calls billed from CDR files (see seen.h).
  */
+#include "shm/clock.h"
 #include "shm/seen.h"
 #include "shm/jrec.h"
 #include "shm/log.h"
@@ -71,13 +72,6 @@ void seen_key(const char *call_id, size_t len, seen_key_t *out)
 
 /* ---- the lock --------------------------------------------------------------- */
 
-static int64_t seen_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int seen_lock(seen_shm_t *s, pid_t pid)
 {
     uint64_t me = (uint64_t)(uint32_t)pid;
@@ -88,8 +82,8 @@ static int seen_lock(seen_shm_t *s, pid_t pid)
         if (spin < 64)
             continue;
         if (t0 == 0)
-            t0 = seen_mono_ms();
-        else if (seen_mono_ms() - t0 > SEEN_LOCK_WAIT_MS)
+            t0 = clock_mono_ms();
+        else if (clock_mono_ms() - t0 > SEEN_LOCK_WAIT_MS)
             return SEEN_ELOCK;
         usleep(100);
     }

@@ -9,6 +9,7 @@
  * when an event said it was closed after writing and its size has not
  * changed since, or when its size and time held for cucm.stable_ms.
  */
+#include "shm/clock.h"
 #include "shm/log.h"
 #include "workers/cucm_int.h"
 
@@ -54,13 +55,6 @@ typedef struct cucm_report {
     char     path[PATH_MAX];
     uint64_t lines;
 } cucm_report_t;
-
-static int64_t cucm_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- configuration ----------------------------------------------------------- */
 
@@ -290,9 +284,9 @@ static void cucm_report_close(cucm_report_t *rp, const char *dir,
  * folder only then (a power loss must not lose calls of a done file). */
 static int cucm_synced(cucm_worker_t *w)
 {
-    int64_t t0 = cucm_mono_ms();
+    int64_t t0 = clock_mono_ms();
     while (*(volatile uint64_t *)&w->w.ring->synced < w->last_seq) {
-        if (*w->ctx->stop || cucm_mono_ms() - t0 > CUCM_SYNC_WAIT_MS)
+        if (*w->ctx->stop || clock_mono_ms() - t0 > CUCM_SYNC_WAIT_MS)
             return -1;
         qsbr_quiescent(&w->rd);
         usleep(1000);
@@ -490,7 +484,7 @@ static void cucm_loop(cucm_worker_t *w, cucm_dir_t *d)
 {
     int64_t next_scan = 0;
     while (!*w->ctx->stop) {
-        int64_t now = cucm_mono_ms();
+        int64_t now = clock_mono_ms();
         if (now >= next_scan) {
             cucm_scan(w, d, now);
             next_scan = now + w->ctx->conf->cucm_rescan_ms;

@@ -39,6 +39,7 @@
  */
 #include "workers/esl_int.h"
 #include "shm/catalog.h"
+#include "shm/clock.h"
 #include "shm/jrec.h"
 #include "shm/log.h"
 #include "shm/rating.h"
@@ -48,7 +49,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define ESL_DONE_BITS    17
@@ -142,16 +142,9 @@ static int ev_is(const esl_event_t *ev, int h, const char *s)
  */
 #define ESL_SKEW_WINDOW_MS 2000
 
-static int64_t esl_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void esl_clock_sample(esl_worker_t *w, int64_t fs_us)
 {
-    int64_t now = esl_mono_us(), d = now - fs_us;
+    int64_t now = clock_mono_us(), d = now - fs_us;
     if (fs_us <= 0)
         return;
     if (!w->skew_known || d < w->skew_us) {
@@ -176,7 +169,7 @@ static int64_t esl_fs_to_mono_us(const esl_worker_t *w, int64_t fs_us)
 {
     if (w->skew_known)
         return fs_us + w->skew_us;
-    return fs_us - esl_wall_us() + esl_mono_us();
+    return fs_us - esl_wall_us() + clock_mono_us();
 }
 
 /* The monotonic ms at which FreeSWITCH's wall-clock us `at` happens. */
@@ -698,7 +691,7 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
 static void esl_rearm(esl_worker_t *w, uint32_t i, int64_t end_us)
 {
     const char *u = slot_of(w, i)->cdr.call_id;
-    int64_t us = esl_fs_to_mono_us(w, end_us) - esl_mono_us();
+    int64_t us = esl_fs_to_mono_us(w, end_us) - clock_mono_us();
     int64_t left = us > 0 ? (us + 400000) / 1000000 : 0;
     if (us > 0 && left == 0)
         left = 1;
@@ -943,7 +936,7 @@ static void esl_finish_unseen(esl_worker_t *w, uint32_t i)
          * the fail-safe hangs it up there. */
         answer = s->cdr.answer_us;
         int64_t paid = (int64_t)s->covered_sec * 1000;
-        billmsec = (esl_mono_us() - esl_fs_to_mono_us(w, answer)) / 1000;
+        billmsec = (clock_mono_us() - esl_fs_to_mono_us(w, answer)) / 1000;
         if (!(s->flags & CALL_F_UNCHARGED) && billmsec > paid)
             billmsec = paid;
         if (billmsec < 0)

@@ -25,6 +25,7 @@
  * - A wrong password is logged as an error and retried at the longest
  *   backoff: the node's password may be fixed without restarting apolod.
  */
+#include "shm/clock.h"
 #include "workers/esl_int.h"
 #include "shm/log.h"
 
@@ -72,9 +73,7 @@ static const char *const esl_wanted[EH_NWANT] = {
 
 int64_t esl_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 int64_t esl_wall_us(void)
