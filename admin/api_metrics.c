@@ -160,6 +160,10 @@ static const wfam_t wfams[] = {
     { "reservations_extended_total", "counter", "Reservations of live "
       "calls grown by a debit interval (metering).",
       offsetof(stats_slot_t, reservations_extended) },
+    { "answers_missed_total", "counter", "Answered calls whose "
+      "CHANNEL_ANSWER never came (dropped by FreeSWITCH or lost with the "
+      "connection), found by asking and metered from their answer.",
+      offsetof(stats_slot_t, answers_missed) },
     { "connected", "gauge", "1 while subscribed to the node's events.",
       offsetof(stats_slot_t, connected) },
 };

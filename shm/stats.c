@@ -62,6 +62,7 @@ int stats_read(const stats_shm_t *s, uint32_t i, stats_slot_t *out)
     out->ratings = uatomic_read(&p->ratings);
     out->rating_errors = uatomic_read(&p->rating_errors);
     out->reservations_extended = uatomic_read(&p->reservations_extended);
+    out->answers_missed = uatomic_read(&p->answers_missed);
     out->connected = uatomic_read(&p->connected);
     out->last_event_us = uatomic_read(&p->last_event_us);
     return 1;

@@ -46,6 +46,8 @@ typedef struct stats_slot {
                                   no plan, overflow) */
     uint64_t reservations_extended;  /* a live call's reservation grown
                                         by a debit interval (metering) */
+    uint64_t answers_missed;   /* answered calls whose CHANNEL_ANSWER never
+                                  came: found by asking (uuid_dump) */
     /* gauges */
     uint64_t connected;        /* 1 while subscribed to its node */
     int64_t  last_event_us;    /* wall clock of the last event, 0: none */

@@ -119,6 +119,7 @@ expect "apolo_esl_calls_authorized_total$w" 3
 expect "apolo_esl_calls_refused_total$w" 1
 expect "apolo_esl_cdrs_total$w" 4
 expect "apolo_esl_bad_events_total$w" 0
+expect "apolo_esl_answers_missed_total$w" 0
 expect "apolo_calls_active" 0
 expect "apolo_journal_unsynced" 0
 expect "apolo_accounts" 2

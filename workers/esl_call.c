@@ -33,6 +33,12 @@
  *   come is asked about (uuid_exists) ESL_AUDIT_MS later: FreeSWITCH drops
  *   events for a listener that falls behind, and a call must not hold its
  *   reservation, or go unrecorded, forever.
+ * - Ring poll. A dropped CHANNEL_ANSWER would let a charged call talk
+ *   unmetered until its park-time fail-safe (its paid time plus the ring
+ *   allowance: 30 s unpaid by default). So a charged call that still rings
+ *   is asked about (uuid_dump) before the reservation it holds could run
+ *   out had it answered right after the last look; an answer found that way
+ *   is metered from its real answer time (apolo_esl_answers_missed_total).
  * - Resync never kills what it does not know: channels that are not ours
  *   are left alone, ours are hung up only when their paid time is over,
  *   and at most esl.max_resync_kills per resynchronisation.
@@ -56,6 +62,7 @@
 #define ESL_RETRY_MS     100
 #define ESL_AUDIT_MS     5000       /* after the end we expect */
 #define ESL_AUDIT_AGAIN_MS 30000    /* still there: ask again */
+#define ESL_RING_POLL_MIN_MS 1000   /* see esl_ring_poll_ms */
 
 /* Why a call is refused, as the hangup cause FreeSWITCH is given. */
 #define CAUSE_NO_MONEY   "CALL_REJECTED"
@@ -270,6 +277,25 @@ static void esl_due(esl_worker_t *w, uint32_t i, int action, int64_t at_ms)
     if (heap_push(w, (esl_timer_t){ c->due_ms, i, c->gen }) != 0)
         LOG_ERROR("esl", ENOMEM, "timer of call %s lost",
                   slot_of(w, i)->cdr.call_id);
+}
+
+/* How long before the end of its paid time a call's reservation is
+ * extended: half an interval, at most 5 s. */
+static int64_t esl_lead_ms(const esl_worker_t *w)
+{
+    int64_t ms = (int64_t)w->interval * 500;
+    return ms < 5000 ? ms : 5000;
+}
+
+/* The period of a charged ringing call's poll: an answer it finds is found
+ * before the reservation the call holds (covered_sec from the answer)
+ * needs extending, however soon after the last look the call answered;
+ * at least ESL_RING_POLL_MIN_MS (with a 1 s debit interval that is up to
+ * half a second later than that). */
+static int64_t esl_ring_poll_ms(const esl_worker_t *w, const call_slot_t *s)
+{
+    int64_t ms = (int64_t)s->covered_sec * 1000 - esl_lead_ms(w);
+    return ms > ESL_RING_POLL_MIN_MS ? ms : ESL_RING_POLL_MIN_MS;
 }
 
 /* ---- set up and tear down -------------------------------------------------- */
@@ -673,9 +699,15 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
     if (w->park_mode)
         esl_api(w, EC_TRANSFER, (uint32_t)i, "uuid_transfer %s %s XML %s",
                 s->cdr.call_id, s->cdr.dialed, w->transfer_ctx);
-    /* Until the answer replaces it: the fail-safe's time, then an audit. */
-    esl_due(w, (uint32_t)i, ET_AUDIT, esl_mono_ms()
-            + ((int64_t)paid + w->ring_allow + 1) * 1000 + ESL_AUDIT_MS);
+    /* Until the answer replaces it: a charged call is polled while it
+     * rings; a free one, which risks no money, is audited after its
+     * fail-safe's time. */
+    if (charged)
+        esl_due(w, (uint32_t)i, ET_RING, esl_mono_ms()
+                + esl_ring_poll_ms(w, s));
+    else
+        esl_due(w, (uint32_t)i, ET_AUDIT, esl_mono_ms()
+                + ((int64_t)paid + w->ring_allow + 1) * 1000 + ESL_AUDIT_MS);
 }
 
 /* ---- metering ------------------------------------------------------------------ */
@@ -742,10 +774,7 @@ static void esl_next_step(esl_worker_t *w, uint32_t i)
         esl_due(w, i, ET_CUT, esl_mono_at(w, end_us));
         return;
     }
-    int64_t lead_ms = (int64_t)w->interval * 500;
-    if (lead_ms > 5000)
-        lead_ms = 5000;
-    esl_due(w, i, ET_EXTEND, esl_mono_at(w, end_us) - lead_ms);
+    esl_due(w, i, ET_EXTEND, esl_mono_at(w, end_us) - esl_lead_ms(w));
 }
 
 static void esl_answered(esl_worker_t *w, uint32_t i, int64_t answer_us)
@@ -837,6 +866,29 @@ static void esl_audit(esl_worker_t *w, uint32_t i)
         esl_due(w, i, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_MS);
 }
 
+/* Whether call i is polled while it rings (esl_ring_poll). */
+static int esl_rings_charged(const call_slot_t *s)
+{
+    return s->state == CALL_AUTHORIZED
+           && !(s->flags & (CALL_F_REFUSED | CALL_F_UNCHARGED));
+}
+
+/* A charged call that, as far as we know, still rings: did it answer
+ * (its CHANNEL_ANSWER dropped) or end (its HANGUP_COMPLETE dropped)?
+ * The reply goes to esl_dump_answered, or to an audit when the channel
+ * is gone. Asked again every poll period until the answer or the hangup
+ * replaces the timer. */
+static void esl_ring_poll(esl_worker_t *w, uint32_t i)
+{
+    call_slot_t *s = slot_of(w, i);
+    if (!esl_rings_charged(s)) {
+        esl_audit(w, i);
+        return;
+    }
+    esl_due(w, i, ET_RING, esl_mono_ms() + esl_ring_poll_ms(w, s));
+    esl_api(w, EC_RING, i, "uuid_dump %s json", s->cdr.call_id);
+}
+
 int esl_call_timers(esl_worker_t *w)
 {
     int64_t now = esl_mono_ms();
@@ -855,6 +907,8 @@ int esl_call_timers(esl_worker_t *w)
             esl_cut(w, t.call);
         else if (c->action == ET_AUDIT)
             esl_audit(w, t.call);
+        else if (c->action == ET_RING)
+            esl_ring_poll(w, t.call);
     }
     if (w->nheap == 0)
         return -1;
@@ -1035,17 +1089,24 @@ static void esl_resync_channels(esl_worker_t *w, const char *body, size_t len)
     }
 }
 
-static void esl_resync_dump(esl_worker_t *w, uint32_t i, const char *body,
-                            size_t len)
+/* A uuid_dump of call i (json): when FreeSWITCH says it answered and we
+ * did not know, it is metered from its real answer time. `how` says why
+ * we did not know, for the log. */
+static void esl_dump_answered(esl_worker_t *w, uint32_t i, const char *body,
+                              size_t len, const char *how)
 {
     json_t *root = json_loadb(body, len, 0, NULL);
     const char *v = json_string_value(
         json_object_get(root, "Caller-Channel-Answered-Time"));
     long long at = v ? atoll(v) : 0;
     json_decref(root);
-    if (at > 0 && slot_of(w, i)->state == CALL_AUTHORIZED) {
-        LOG_INFO("esl", "call %s was answered while the connection was down",
-                 slot_of(w, i)->cdr.call_id);
+    call_slot_t *s = slot_of(w, i);
+    if (at > 0 && s->state == CALL_AUTHORIZED
+        && !(s->flags & CALL_F_REFUSED)) {
+        STATS_INC(w->st, answers_missed);
+        LOG_WARN("esl", 0, "call %s answered %lld ms ago, %s: metered from "
+                 "its answer", s->cdr.call_id,
+                 (long long)(esl_wall_us() - at) / 1000, how);
         esl_answered(w, i, at);
     }
 }
@@ -1082,12 +1143,23 @@ void esl_call_reply(esl_worker_t *w, const esl_pending_t *p, int ok,
     case EC_EXISTS:
         if (ok && len >= 5 && memcmp(body, "false", 5) == 0)
             esl_finish_unseen(w, p->call);
+        else if (w->calls[p->call].due_ms == 0 && esl_rings_charged(s))
+            esl_due(w, p->call, ET_RING, esl_mono_ms()
+                    + esl_ring_poll_ms(w, s));
         else if (w->calls[p->call].due_ms == 0)
             esl_due(w, p->call, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_AGAIN_MS);
         break;
     case EC_DUMP:
         if (ok)
-            esl_resync_dump(w, p->call, body, len);
+            esl_dump_answered(w, p->call, body, len,
+                              "while the connection was down");
+        break;
+    case EC_RING:
+        if (ok)
+            esl_dump_answered(w, p->call, body, len,
+                              "its CHANNEL_ANSWER never came (dropped?)");
+        else    /* gone? Its HANGUP_COMPLETE may be on its way: audit */
+            esl_due(w, p->call, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_MS);
         break;
     default:
         if (!ok)
@@ -1141,6 +1213,10 @@ void esl_calls_adopt(esl_worker_t *w)
             esl_journal(w, i);            /* it died before journaling */
         else if (s->state == CALL_ANSWERED)
             esl_next_step(w, i);
+        else if (esl_rings_charged(s))    /* the resync asks first */
+            esl_due(w, i, ET_RING, esl_mono_ms() + esl_ring_poll_ms(w, s));
+        else
+            esl_due(w, i, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_AGAIN_MS);
     }
     if (n > 0)
         LOG_INFO("esl", "adopted %u calls of the previous worker", n);

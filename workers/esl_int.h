@@ -42,7 +42,8 @@ typedef enum {
     EC_KILL,            /* uuid_kill */
     EC_CHANNELS,        /* show channels as json (resync) */
     EC_EXISTS,          /* uuid_exists (resync) */
-    EC_DUMP             /* uuid_dump json (resync: missed answer?) */
+    EC_DUMP,            /* uuid_dump json (resync: missed answer?) */
+    EC_RING             /* uuid_dump json (ringing: missed answer?) */
 } esl_cmd_kind_t;
 
 typedef struct esl_pending {
@@ -52,7 +53,7 @@ typedef struct esl_pending {
 } esl_pending_t;
 
 /* Timer actions. */
-enum { ET_NONE = 0, ET_EXTEND, ET_CUT, ET_AUDIT };
+enum { ET_NONE = 0, ET_EXTEND, ET_CUT, ET_AUDIT, ET_RING };
 
 typedef struct esl_call {
     uint32_t gen;         /* bumped each time the index is reused */

@@ -723,6 +723,7 @@ static void build_channel_event(call_t *c, ev_t t, int64_t now)
 static void call_event(call_t *c, ev_t t, int64_t now)
 {
     if ((c->lose_hangup && t == EV_CHANNEL_HANGUP_COMPLETE)
+        || (c->lose_answer && t == EV_CHANNEL_ANSWER)
         || (server_subscribers(t) == 0
             && !(c->reorder && t == EV_CHANNEL_ANSWER))) {
         G.st.events_created++;
@@ -803,6 +804,7 @@ call_t *call_start(const call_params_t *p)
     c->dup = p->dup;
     c->reorder = p->reorder;
     c->lose_hangup = p->lose_hangup;
+    c->lose_answer = p->lose_answer;
     c->ignore_sched = p->ignore_sched;
     c->profile_index = 1;
     c->session_id = ++session_ids;

@@ -275,6 +275,7 @@ typedef struct call {
     int      noanswer_cause;
     int      dup, reorder;
     int      lose_hangup;           /* never send its HANGUP_COMPLETE */
+    int      lose_answer;           /* never send its CHANNEL_ANSWER */
     int      ignore_sched;          /* its sched_hangup never fires */
     uint32_t sched_gen;             /* bumped by sched_del */
     uint32_t nsched_pending;
@@ -304,7 +305,7 @@ typedef struct call_params {
     const char *name, *caller, *dest, *context, *uuid;
     uint32_t    ring_ms, talk_ms;
     int         answer, noanswer_cause, dup, reorder, spec;
-    int         lose_hangup, ignore_sched;
+    int         lose_hangup, lose_answer, ignore_sched;
     const char *vars;               /* "name\0value\0"..., vars_len bytes */
     size_t      vars_len;
 } call_params_t;

@@ -28,7 +28,8 @@ typedef struct spec {
     char     caller[FS_STR], dest[FS_STR], context[FS_STR];
     char     uuid[FS_UUID_STR];
     uint32_t ring_ms, talk_ms;
-    int      answer, cause, dup, reorder, lose_hangup, ignore_sched;
+    int      answer, cause, dup, reorder, lose_hangup, lose_answer,
+             ignore_sched;
     buf_t    vars;
     /* expectations (-1: none) */
     int      exp_verdict;
@@ -284,6 +285,7 @@ static int parse_call(const char *path, int line, const char *rest, spec_t *s)
             s->cause = cause_id(vs);
         } else if (strcmp(k, "dup") == 0 || strcmp(k, "reorder") == 0 ||
                    strcmp(k, "lose_hangup") == 0 ||
+                   strcmp(k, "lose_answer") == 0 ||
                    strcmp(k, "ignore_sched") == 0 ||
                    strcmp(k, "expect_sched") == 0) {
             if (strcmp(vs, "0") != 0 && strcmp(vs, "1") != 0) {
@@ -291,8 +293,10 @@ static int parse_call(const char *path, int line, const char *rest, spec_t *s)
                 goto out;
             }
             int b = vs[0] == '1';
-            if (k[0] == 'l')
+            if (strcmp(k, "lose_hangup") == 0)
                 s->lose_hangup = b;
+            else if (strcmp(k, "lose_answer") == 0)
+                s->lose_answer = b;
             else if (k[0] == 'i')
                 s->ignore_sched = b;
             else if (k[0] == 'd')
@@ -639,7 +643,8 @@ void run_timer(tkind_t k, uint32_t arg)
             .context = s->context, .uuid = s->uuid, .ring_ms = s->ring_ms,
             .talk_ms = s->talk_ms, .answer = s->answer,
             .noanswer_cause = s->cause, .dup = s->dup, .reorder = s->reorder,
-            .lose_hangup = s->lose_hangup, .ignore_sched = s->ignore_sched,
+            .lose_hangup = s->lose_hangup, .lose_answer = s->lose_answer,
+            .ignore_sched = s->ignore_sched,
             .spec = (int)arg, .vars = s->vars.p, .vars_len = s->vars.len,
         };
         call_start(&p);
