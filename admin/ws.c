@@ -2,13 +2,16 @@
  * ws.c -- GET /ws: the active calls and their live events (see ws.h).
  *
  *   broadcaster thread                       civetweb worker of a client
- *   every WS_SCAN_MS, under hub->mu:         connect: http_authenticate_conn
- *     scan calls.max slots: seq unchanged    ready:   under hub->mu, snapshot
- *     -> skip; else calls_read, compare               from the calls table,
- *     with the private copy (seq, state,              queued first; client
- *     flags, call id) -> events                       added; sender started
- *     queue each event on every client       close:   unlinked, sender told
- *   every second: tick                                to stop and joined
+ *   every WS_SCAN_MS, under hub->mu, while   connect: http_authenticate_conn
+ *   a client listens:                        ready:   under hub->mu, the
+ *     scan calls.max slots: seq unchanged             private copy brought
+ *     -> skip; else calls_read, compare               up to date if nobody
+ *     with the private copy (seq, state,              listened, snapshot
+ *     flags, call id) -> events                       from the calls table
+ *     queue each event on every client                queued first; client
+ *   every second: tick                                added; sender started
+ *                                            close:   unlinked, sender told
+ *                                                     to stop and joined
  *
  *   sender thread, one per client: pops its queue and writes each message
  *   with mg_websocket_write (which takes the connection's own lock,
@@ -34,7 +37,15 @@
  *   snapshot): the dashboard keys calls by call_id.
  * - A call whose slot lives less than a scan (a refusal answered within
  *   a few ms) may never be seen: the events are a view of the table every
- *   WS_SCAN_MS, not a log (the CDRs are).
+ *   WS_SCAN_MS, not a log (the CDRs are). What a call went through between
+ *   two scans is told in order all the same: a call found final that the
+ *   last scan saw ringing gets its call_answer (when it answered), and one
+ *   whose shown flags changed its call_update, before its call_end.
+ * - Nobody listening, nothing is scanned: at 131072 slots a scan touches
+ *   8 MB of the table's cache lines, 8-12 % of a core every 20 ms for
+ *   nobody. The first client's ready handler runs one scan, with nobody
+ *   to send it to, to bring the private copy up to date before its
+ *   snapshot, so that it is not sent a call_start for every live call.
  * - The close handler joins the sender before returning: civetweb reuses
  *   the connection structure afterwards, so no write may be in flight.
  */
@@ -304,6 +315,8 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     return 0;
 }
 
+static void ws_scan_locked(ws_hub_t *h);
+
 static void ws_ready(struct mg_connection *conn, void *cbdata)
 {
     ws_hub_t *h = cbdata;
@@ -316,6 +329,10 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
 
     pthread_mutex_lock(&h->mu);
     int full = h->nclients >= WS_CLIENTS_MAX;
+    if (h->clients == NULL) {            /* nobody listened: catch up */
+        ws_scan_locked(h);
+        h->starts = 0;
+    }
     ws_msg_t *snap = full ? NULL : ws_snapshot_locked(h);
     int err = snap == NULL ? ENOMEM
                            : pthread_create(&c->tid, NULL, ws_sender, c);
@@ -470,6 +487,13 @@ static void ws_scan_locked(ws_hub_t *h)
                          || s.reserved != p->reserved))
                 ws_emit_call_locked(h, "call_update", &s, at);
         }
+        if (p->phase == 1 && s.state == CALL_FINAL) {
+            /* ended since the last scan: what it went through first */
+            if (p->state == CALL_AUTHORIZED && s.cdr.answer_us > 0)
+                ws_emit_call_locked(h, "call_answer", &s, at);
+            if ((s.flags ^ p->flags) & WS_FLAGS_SHOWN)
+                ws_emit_call_locked(h, "call_update", &s, at);
+        }
         ws_remember(p, &s);
         if (p->phase == 1 && s.state == CALL_FINAL) {
             ws_emit_end_locked(h, p->call_id, &s, at);
@@ -511,11 +535,15 @@ static void *ws_broadcaster(void *p)
 
     while (!atomic_load(&h->stop)) {
         pthread_mutex_lock(&h->mu);
-        ws_scan_locked(h);
         int64_t now = clock_mono_ms();
-        if (now - last_tick >= WS_TICK_MS) {
-            ws_tick_locked(h, now - last_tick);
+        if (h->clients == NULL) {
             last_tick = now;
+        } else {
+            ws_scan_locked(h);
+            if (now - last_tick >= WS_TICK_MS) {
+                ws_tick_locked(h, now - last_tick);
+                last_tick = now;
+            }
         }
         pthread_mutex_unlock(&h->mu);
         struct timespec ts = { 0, WS_SCAN_MS * 1000000L };

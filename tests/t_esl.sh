@@ -116,13 +116,14 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (17, 'IDLE',   'silent node',        'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (18, 'REFUSE', 'debit refused',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (19, 'LOSTANS', 'answer event lost, cut', 'prepaid',  4000000, 0, 'ARS', 1, 'active', NULL),
-  (20, 'LOSTANSOK', 'answer event lost', 'prepaid', 1000000000, 0, 'ARS', 1, 'active', NULL);
+  (20, 'LOSTANSOK', 'answer event lost', 'prepaid', 1000000000, 0, 'ARS', 1, 'active', NULL),
+  (21, 'ORPHAN', 'parked while away',  'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
 INSERT INTO extensions (number, account_id) VALUES
   ('1001', 1), ('1002', 2), ('1003', 3), ('1004', 4), ('1005', 5),
   ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9),
   ('1010', 10), ('1011', 11), ('1012', 12), ('1013', 13),
   ('1014', 14), ('1015', 15), ('1016', 16), ('1017', 17), ('1018', 18),
-  ('1019', 19), ('1020', 20);
+  ('1019', 19), ('1020', 20), ('1021', 21);
 CREATE TABLE t_esl_opening AS SELECT id, balance FROM accounts;" ||
   { fail "seeding the database"; exit 1; }
 
@@ -188,7 +189,7 @@ else
   sed 's/^/      /' "$work/sim.err" | grep -v '^ *$' | head -40
 fi
 # The region at the end, before apolod stops: nothing reserved any more.
-for id in 1 3 4 5 7 9 10 12 13 19 20; do
+for id in 1 3 4 5 7 9 10 12 13 19 20 21; do
   r=$(ctl "account $id")
   [[ $r == *" reserved=0 "* ]] || fail "account $id still holds a reservation: $r"
 done
@@ -241,6 +242,10 @@ expect_cdr lostansok 9000000 9 outbound
 n=$(grep -c 'CHANNEL_ANSWER never came' "$work/main.log")
 [ "$n" = 2 ] && ok "the two dropped answers were found by the ring poll" ||
   fail "$n answers found by the ring poll, expected 2"
+expect_cdr orphan 2000000 2 outbound
+grep -q "call $(uuid_of orphan) was parked while the connection was down" "$work/main.log" &&
+  ok "the call parked while the connection was down was authorized at the resync" ||
+  fail "no log of the orphan's authorization"
 u=$(uuid_of unseen)
 got=$(sql "SELECT cost || ' ' || (flags & 8) FROM cdrs WHERE call_id = '$u'")
 cost=${got% *}
@@ -299,6 +304,7 @@ expect_balance 12 0 "cut, hangup event lost"
 expect_balance 13 1000000000 "never answered, hangup event lost"
 expect_balance 19 0 "answer event lost, cut when the money ended"
 expect_balance 20 $((1000000000 - 9000000)) "answer event lost, metered"
+expect_balance 21 $((1000000000 - 2000000)) "parked while the connection was down"
 b10=$(balance 10)
 [ $((1000000000 - b10)) = "$cost" ] && ok "account 10 paid the estimate, once" ||
   fail "account 10: balance $b10 for an estimate of $cost"

@@ -39,6 +39,12 @@
  *   is asked about (uuid_dump) before the reservation it holds could run
  *   out had it answered right after the last look; an answer found that way
  *   is metered from its real answer time (apolo_esl_answers_missed_total).
+ * - Parked while away. In park mode a call waits, parked, for our
+ *   verdict: one parked while the connection was down (or before apolod
+ *   started) would wait in silence until FreeSWITCH's park timer. Every
+ *   (re)connection lists the channels; one unanswered, inbound, running
+ *   `park` and unknown to us is authorized from its uuid_dump as its
+ *   CHANNEL_PARK would have been.
  * - Resync never kills what it does not know: channels that are not ours
  *   are left alone, ours are hung up only when their paid time is over,
  *   and at most esl.max_resync_kills per resynchronisation.
@@ -1029,6 +1035,45 @@ static void esl_resync_cut(esl_worker_t *w, uint32_t i)
     esl_due(w, i, ET_CUT, esl_mono_ms() + round * 1000);
 }
 
+/* A row of `show channels` that waits for a verdict nobody gave: parked
+ * while we were away (park mode only: otherwise calls do not wait). */
+static int esl_row_orphan(const esl_worker_t *w, const json_t *row)
+{
+    const char *dir = json_string_value(json_object_get(row, "direction"));
+    const char *app = json_string_value(json_object_get(row, "application"));
+    const char *st = json_string_value(json_object_get(row, "callstate"));
+    return w->park_mode && dir && strcmp(dir, "inbound") == 0
+           && app && strcmp(app, "park") == 0
+           && st && (strcmp(st, "RINGING") == 0 || strcmp(st, "EARLY") == 0
+                     || strcmp(st, "DOWN") == 0);
+}
+
+/* The uuid_dump of an orphan (esl_row_orphan): authorized as its
+ * CHANNEL_PARK would have been, unless it answered meanwhile or is known
+ * by now (its CHANNEL_PARK came after all: esl_authorize sees the
+ * duplicate). */
+static void esl_orphan_dump(esl_worker_t *w, const char *body, size_t len)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    esl_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    for (int h = 0; root != NULL && h < EH_NWANT; h++) {
+        const json_t *v = json_object_get(root, esl_header_name(h));
+        if (json_is_string(v)) {
+            ev.val[h] = json_string_value(v);
+            ev.len[h] = json_string_length(v);
+        }
+    }
+    if (ev.val[EH_UUID] != NULL && !ev_is(&ev, EH_ANSWER_STATE, "answered")
+        && ev.len[EH_UUID] <= JREC_CALL_ID_MAX
+        && esl_find(w, ev.val[EH_UUID], ev.len[EH_UUID]) == ESL_NONE) {
+        LOG_WARN("esl", 0, "call %s was parked while the connection was "
+                 "down (no verdict yet): authorized now", ev.val[EH_UUID]);
+        esl_authorize(w, &ev);
+    }
+    json_decref(root);
+}
+
 static void esl_resync_channels(esl_worker_t *w, const char *body, size_t len)
 {
     json_error_t jerr;
@@ -1051,8 +1096,12 @@ static void esl_resync_channels(esl_worker_t *w, const char *body, size_t len)
     json_array_foreach(rows, k, row) {
         const char *u = json_string_value(json_object_get(row, "uuid"));
         uint32_t i = u ? esl_find(w, u, strlen(u)) : ESL_NONE;
-        if (i == ESL_NONE)
-            continue;                        /* not ours: never touched */
+        if (i == ESL_NONE) {                 /* not ours: never touched */
+            if (u != NULL && esl_row_orphan(w, row)
+                && !esl_ended(w, u, strlen(u)))
+                esl_api(w, EC_ORPHAN, ESL_NONE, "uuid_dump %s json", u);
+            continue;
+        }
         w->calls[i].resync_seen = 1;
         const char *st = json_string_value(json_object_get(row, "callstate"));
         if (slot_of(w, i)->state == CALL_AUTHORIZED
@@ -1121,6 +1170,11 @@ void esl_call_reply(esl_worker_t *w, const esl_pending_t *p, int ok,
             LOG_ERROR("esl", 0, "show channels failed: %.*s", (int)len, body);
         return;
     }
+    if (p->kind == EC_ORPHAN) {
+        if (ok)
+            esl_orphan_dump(w, body, len);
+        return;
+    }
     if (p->call == ESL_NONE || !w->calls[p->call].live
         || w->calls[p->call].gen != p->gen)
         return;                                 /* the call is gone */
@@ -1178,11 +1232,15 @@ void esl_call_resync(esl_worker_t *w)
         w->calls[i].resync_seen = 0;
         n += w->calls[i].live && w->calls[i].conn_gen < w->conn_gen;
     }
-    if (n == 0)
+    if (n == 0 && !w->park_mode)
         return;
-    STATS_INC(w->st, resyncs);
-    LOG_INFO("esl", "resynchronising %u calls with %s:%s", n, w->node.host,
-             w->node.port);
+    if (n > 0) {
+        STATS_INC(w->st, resyncs);
+        LOG_INFO("esl", "resynchronising %u calls with %s:%s", n,
+                 w->node.host, w->node.port);
+    }
+    /* In park mode even with no call of ours: calls parked while we were
+     * away wait for a verdict (esl_row_orphan). */
     esl_api(w, EC_CHANNELS, ESL_NONE, "show channels as json");
 }
 

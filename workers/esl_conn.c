@@ -71,6 +71,11 @@ static const char *const esl_wanted[EH_NWANT] = {
     [EH_ACCOUNT] = "variable_apolo_account",
 };
 
+const char *esl_header_name(int h)
+{
+    return h >= 0 && h < EH_NWANT ? esl_wanted[h] : NULL;
+}
+
 int64_t esl_mono_ms(void)
 {
     return clock_mono_ms();

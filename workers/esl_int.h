@@ -43,7 +43,8 @@ typedef enum {
     EC_CHANNELS,        /* show channels as json (resync) */
     EC_EXISTS,          /* uuid_exists (resync) */
     EC_DUMP,            /* uuid_dump json (resync: missed answer?) */
-    EC_RING             /* uuid_dump json (ringing: missed answer?) */
+    EC_RING,            /* uuid_dump json (ringing: missed answer?) */
+    EC_ORPHAN           /* uuid_dump json (resync: parked while away) */
 } esl_cmd_kind_t;
 
 typedef struct esl_pending {
@@ -142,6 +143,8 @@ int esl_api(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
 
 int64_t esl_mono_ms(void);
 int64_t esl_wall_us(void);
+/* The name of header EH_* h, as events and uuid_dump spell it. */
+const char *esl_header_name(int h);
 
 /* ---- esl_call.c ---------------------------------------------------------- */
 
