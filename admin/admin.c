@@ -71,6 +71,7 @@ int admin_main(proc_ctx_t *ctx)
     flusher_config_t fc = {
         .conninfo = conf_str(ctx->conf, "database_url"),
         .batch = (uint32_t)ctx->conf->flush_batch,
+        .linger_ms = (int)ctx->conf->flush_linger_ms,
     };
     pid_t supervisor = getppid();       /* see the fast exit below */
     flusher_t *f = flusher_new(ctx->jrn, &fc);

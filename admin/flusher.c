@@ -93,7 +93,7 @@ typedef struct fl_sum {
 struct flusher {
     jrn_t          *j;
     uint32_t        nrings, batch;
-    int             idle_ms, backoff_min, backoff_max;
+    int             idle_ms, linger_ms, backoff_min, backoff_max;
 
     pthread_mutex_t mu;             /* conninfo and gen */
     char           *conninfo;
@@ -1042,7 +1042,8 @@ fail:
 flusher_t *flusher_new(jrn_t *j, const flusher_config_t *cfg)
 {
     uint32_t batch = cfg->batch ? cfg->batch : FL_BATCH_DEFAULT;
-    if (batch > FL_BATCH_MAX || cfg->idle_ms < 0 || cfg->backoff_min_ms < 0
+    if (batch > FL_BATCH_MAX || cfg->idle_ms < 0 || cfg->linger_ms < 0
+        || cfg->backoff_min_ms < 0
         || cfg->backoff_max_ms < 0) {
         LOG_ERROR("flusher", 0, "bad configuration (batch %u)", batch);
         return NULL;
@@ -1054,6 +1055,7 @@ flusher_t *flusher_new(jrn_t *j, const flusher_config_t *cfg)
     f->nrings = j->hdr->nrings;
     f->batch = batch;
     f->idle_ms = cfg->idle_ms ? cfg->idle_ms : 5;
+    f->linger_ms = cfg->linger_ms;
     f->backoff_min = cfg->backoff_min_ms ? cfg->backoff_min_ms : 100;
     f->backoff_max = cfg->backoff_max_ms ? cfg->backoff_max_ms : 5000;
     if (f->backoff_max < f->backoff_min)
@@ -1171,6 +1173,8 @@ int flusher_run(flusher_t *f, volatile sig_atomic_t *stop)
         backoff = f->backoff_min;
         if (n == 0)
             fl_sleep(f->idle_ms, stop);
+        else if (n < f->batch)       /* caught up: let the next grow */
+            fl_sleep(f->linger_ms, stop);
     }
     return fl_drain(f, NULL);
 }

@@ -54,6 +54,8 @@ typedef struct flusher_config {
     const char *conninfo;       /* URL or "k=v ..."; NULL/"" = libpq env */
     uint32_t    batch;          /* records per transaction; 0 = 5000 */
     int         idle_ms;        /* sleep when nothing to drain; 0 = 5 */
+    int         linger_ms;      /* sleep after a batch under `batch`
+                                   records: larger batches under load */
     int         backoff_min_ms; /* retry delay after a failure; 0 = 100 */
     int         backoff_max_ms; /* doubling up to this; 0 = 5000 */
 } flusher_config_t;
@@ -98,7 +100,8 @@ int flusher_set_conninfo(flusher_t *f, const char *conninfo);
 int flusher_drain_once(flusher_t *f, uint64_t *records);
 
 /*
- * Loops until *stop: drains, sleeps idle_ms when there is nothing, backs
+ * Loops until *stop: drains, sleeps idle_ms when there is nothing and
+ * linger_ms after a batch short of `batch` records, backs
  * off (backoff_min_ms doubling to backoff_max_ms, reconnecting) while
  * PostgreSQL fails, logging the first failure of a run of failures and
  * the recovery. When *stop is seen, drains what is there once more (one

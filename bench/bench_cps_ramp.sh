@@ -133,6 +133,7 @@ admin.listen = "127.0.0.1:${ADMIN[$name]}"
 ctl.socket = "$dir/apolod.sock"
 supervisor.notify = 0
 flush.batch = 20000
+${FLUSH_LINGER_MS:+flush.linger_ms = $FLUSH_LINGER_MS}
 esl.nodes = "ClueCon@127.0.0.1:${NODE[$name]}"
 esl.reconnect_max_ms = 200
 EOF
@@ -295,7 +296,7 @@ step() {
   while kill -0 "$sim" 2>/dev/null; do
     # shellcheck disable=SC2086
     m=$(metrics "$name") && c1=$(cpu_ticks $own) && echo "$EPOCHREALTIME $m $c1"
-    sleep 0.25
+    sleep "${RAMP_SAMPLE_SEC:-1}"
   done >"$tag.samples"
   wait "$sim"
   local rc=$?

@@ -46,7 +46,7 @@ enum {
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_ENV }
     conf_src_t;
 
-#define CONF_NKEYS 70         /* entries of the table in conf.c */
+#define CONF_NKEYS 71         /* entries of the table in conf.c */
 
 /*
  * The parsed configuration. String values are owned (conf_free). The typed
@@ -63,6 +63,7 @@ typedef struct conf {
     int64_t     region_max_accounts, region_max_readers, region_heap_mb;
     int64_t     journal_rings, journal_slots, journal_sync_ms;
     int64_t     flush_batch;
+    int64_t     flush_linger_ms;
     int64_t     loadgen_count, loadgen_rate, loadgen_accounts, loadgen_total;
     int64_t     stuck_reader_ms, restart_backoff_max_ms;
     int64_t     calls_max;
