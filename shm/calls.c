@@ -26,6 +26,10 @@
 #include <urcu/arch.h>
 #include <urcu/uatomic.h>
 
+/* The file records slot_size and calls_open refuses another: a field
+ * added must fit the padding (failsafe_sec did) or the table changes. */
+_Static_assert(sizeof(call_slot_t) == 512, "a call slot is 8 cache lines");
+
 #define CALLS_READ_TRIES 64
 
 uint64_t calls_shm_size(uint32_t nslots)

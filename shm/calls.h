@@ -89,6 +89,12 @@ typedef struct call_slot {
     int64_t    event_us;          /* last event seen for it */
     char       zone[CALLS_ZONE_MAX + 1];
     jrec_cdr_t cdr;               /* the CDR so far (call_id = Unique-ID) */
+    uint32_t   failsafe_sec;      /* answered: seconds from the answer at
+                                     which FreeSWITCH acknowledged it will
+                                     hang the call up (its sched_hangup
+                                     answered +OK); 0: not known. In the
+                                     padding of the 512-byte slot, so a
+                                     table written before it reads 0. */
 } __attribute__((aligned(64))) call_slot_t;
 
 #define CALLS_MAGIC   0x534c4c41434f5041ULL   /* "APOCALLS" */

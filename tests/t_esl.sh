@@ -117,13 +117,14 @@ INSERT INTO accounts (id, code, name, type, balance, credit_limit, currency,
   (18, 'REFUSE', 'debit refused',      'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
   (19, 'LOSTANS', 'answer event lost, cut', 'prepaid',  4000000, 0, 'ARS', 1, 'active', NULL),
   (20, 'LOSTANSOK', 'answer event lost', 'prepaid', 1000000000, 0, 'ARS', 1, 'active', NULL),
-  (21, 'ORPHAN', 'parked while away',  'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
+  (21, 'ORPHAN', 'parked while away',  'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL),
+  (22, 'STALE',  're-arm lost',        'prepaid',  1000000000, 0, 'ARS', 1, 'active', NULL);
 INSERT INTO extensions (number, account_id) VALUES
   ('1001', 1), ('1002', 2), ('1003', 3), ('1004', 4), ('1005', 5),
   ('1006', 6), ('1007', 7), ('1008', 8), ('1009', 9),
   ('1010', 10), ('1011', 11), ('1012', 12), ('1013', 13),
   ('1014', 14), ('1015', 15), ('1016', 16), ('1017', 17), ('1018', 18),
-  ('1019', 19), ('1020', 20), ('1021', 21);
+  ('1019', 19), ('1020', 20), ('1021', 21), ('1022', 22);
 CREATE TABLE t_esl_opening AS SELECT id, balance FROM accounts;" ||
   { fail "seeding the database"; exit 1; }
 
@@ -402,6 +403,22 @@ expect_cdr_unbilled=$(sql "SELECT count(*) || ' ' || min(cost) || ' ' || min(bil
 grep -q 'recorded UNBILLED' "$work/refuse.log" && ok "refused debit: logged as an error" ||
   fail "refused debit: no log line"
 expect_balance 18 1000000000 "its debit refused"
+
+# ---- run 7: a re-arm lost with the connection ----------------------------------
+# tests/esl/stale.fss: the call is billed what FreeSWITCH's acknowledged
+# fail-safe let it talk (5 s), not what its reservation covered by the time
+# the engine was back (8 s since the answer).
+start_sim stale --script "$top/tests/esl/stale.fss" --report "$work/stale.jsonl"
+start_apolod stale "ClueCon@127.0.0.1:$simport"
+wait "$sim"; rc=$?
+stop_apolod
+[ $rc = 0 ] || { fail "re-arm lost: the simulator saw the engine miss:"; sed 's/^/      /' "$work/stale.err" | head -10; }
+u=$(grep '"name": *"stale"' "$work/stale.jsonl" | grep -o '"uuid": *"[^"]*"' | cut -d'"' -f4)
+got=$(sql "SELECT cost || ' ' || billsec || ' ' || (flags & 8) FROM cdrs WHERE call_id = '$u'")
+[ "$got" = "5000000 5 8" ] &&
+  ok "re-arm lost: billed the 5 s of the fail-safe FreeSWITCH held, estimated" ||
+  fail "re-arm lost: CDR (cost billsec estimated) '$got', expected '5000000 5 8'"
+expect_balance 22 $((1000000000 - 5000000 - 1000000)) "re-arm lost, then a 0.5 s call"
 
 # ---- run 2: a wrong password -----------------------------------------------------
 before=$(sql "SELECT count(*) FROM ledger")

@@ -733,9 +733,10 @@ static void esl_rearm(esl_worker_t *w, uint32_t i, int64_t end_us)
     int64_t left = us > 0 ? (us + 400000) / 1000000 : 0;
     if (us > 0 && left == 0)
         left = 1;
+    int64_t paid = (end_us - slot_of(w, i)->cdr.answer_us) / 1000000;
     esl_api(w, EC_IGNORE, i, "sched_del %s", u);
-    esl_api(w, EC_IGNORE, i, "sched_hangup +%" PRId64 " %s " CAUSE_CUT,
-            left, u);
+    esl_api_arg(w, EC_REARM, i, paid > 0 ? (uint32_t)paid : 0,
+                "sched_hangup +%" PRId64 " %s " CAUSE_CUT, left, u);
 }
 
 static void esl_low_balance(esl_worker_t *w, uint32_t i)
@@ -996,6 +997,10 @@ static void esl_finish_unseen(esl_worker_t *w, uint32_t i)
          * the fail-safe hangs it up there. */
         answer = s->cdr.answer_us;
         int64_t paid = (int64_t)s->covered_sec * 1000;
+        /* A re-arm lost with the connection left FreeSWITCH an earlier
+         * fail-safe than the reservation: the call ended there. */
+        if (s->failsafe_sec > 0 && s->failsafe_sec < s->covered_sec)
+            paid = (int64_t)s->failsafe_sec * 1000;
         billmsec = (clock_mono_us() - esl_fs_to_mono_us(w, answer)) / 1000;
         if (!(s->flags & CALL_F_UNCHARGED) && billmsec > paid)
             billmsec = paid;
@@ -1207,6 +1212,16 @@ void esl_call_reply(esl_worker_t *w, const esl_pending_t *p, int ok,
         if (ok)
             esl_dump_answered(w, p->call, body, len,
                               "while the connection was down");
+        break;
+    case EC_REARM:
+        if (ok) {
+            calls_write_begin(s);
+            s->failsafe_sec = p->arg;
+            calls_write_end(s);
+        } else {
+            LOG_WARN("esl", 0, "call %s: sched_hangup failed: %.*s",
+                     s->cdr.call_id, (int)len, body);
+        }
         break;
     case EC_RING:
         if (ok)

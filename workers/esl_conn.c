@@ -187,7 +187,8 @@ static int esl_out_reserve(esl_worker_t *w, size_t n)
     return 0;
 }
 
-static int esl_pend_push(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call)
+static int esl_pend_push(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
+                         uint32_t arg)
 {
     if (w->pend_n == w->pend_cap) {
         uint32_t cap = w->pend_cap ? w->pend_cap * 2 : 1024;
@@ -202,23 +203,23 @@ static int esl_pend_push(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call)
         w->pend_head = 0;
     }
     w->pend[(w->pend_head + w->pend_n++) % w->pend_cap] = (esl_pending_t){
-        (uint8_t)kind, call, call == ESL_NONE ? 0 : w->calls[call].gen };
+        (uint8_t)kind, call, call == ESL_NONE ? 0 : w->calls[call].gen, arg };
     return 0;
 }
 
 /* Appends "<text>\n\n" and what its reply is for. */
 static int esl_send(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
-                    const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+                    uint32_t arg, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 static int esl_send(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
-                    const char *fmt, va_list ap)
+                    uint32_t arg, const char *fmt, va_list ap)
 {
     char line[1024];
     int n = vsnprintf(line, sizeof line, fmt, ap);
     if (n < 0 || (size_t)n >= sizeof line - 2
         || esl_out_reserve(w, (size_t)n + 2) != 0
-        || esl_pend_push(w, kind, call) != 0) {
+        || esl_pend_push(w, kind, call, arg) != 0) {
         LOG_ERROR("esl", 0, "command not sent (too long or out of memory)");
         return -1;
     }
@@ -229,20 +230,21 @@ static int esl_send(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
 }
 
 static int esl_raw(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                   uint32_t arg, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static int esl_raw(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
-                   const char *fmt, ...)
+                   uint32_t arg, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = esl_send(w, kind, call, fmt, ap);
+    int rc = esl_send(w, kind, call, arg, fmt, ap);
     va_end(ap);
     return rc;
 }
 
-int esl_api(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
-            const char *fmt, ...)
+int esl_api_arg(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
+                uint32_t arg, const char *fmt, ...)
 {
     char cmd[960];
     va_list ap;
@@ -253,7 +255,7 @@ int esl_api(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof cmd)
         return -1;
-    return esl_raw(w, kind, call, "api %s", cmd) == 0 ? 0 : -1;
+    return esl_raw(w, kind, call, arg, "api %s", cmd) == 0 ? 0 : -1;
 }
 
 /* Writes what is queued; -1 when the connection failed. */
@@ -401,7 +403,7 @@ static int esl_on_reply(esl_worker_t *w, const esl_frame_t *f)
             esl_drop(w, "authentication failed");
             return -1;
         }
-        return esl_raw(w, EC_SUBSCRIBE, ESL_NONE, ESL_SUBSCRIBE);
+        return esl_raw(w, EC_SUBSCRIBE, ESL_NONE, 0, ESL_SUBSCRIBE);
     }
     if (p.kind == EC_SUBSCRIBE) {
         if (!ok) {
@@ -425,7 +427,7 @@ static int esl_on_frame(esl_worker_t *w, esl_frame_t *f)
 {
     switch (f->type) {
     case ESL_T_AUTH_REQUEST:
-        return esl_raw(w, EC_AUTH, ESL_NONE, "auth %s", w->node.password);
+        return esl_raw(w, EC_AUTH, ESL_NONE, 0, "auth %s", w->node.password);
     case ESL_T_COMMAND_REPLY:
         return esl_on_reply(w, f);
     case ESL_T_API_RESPONSE: {

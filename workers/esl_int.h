@@ -44,13 +44,16 @@ typedef enum {
     EC_EXISTS,          /* uuid_exists (resync) */
     EC_DUMP,            /* uuid_dump json (resync: missed answer?) */
     EC_RING,            /* uuid_dump json (ringing: missed answer?) */
-    EC_ORPHAN           /* uuid_dump json (resync: parked while away) */
+    EC_ORPHAN,          /* uuid_dump json (resync: parked while away) */
+    EC_REARM            /* sched_hangup after the answer: arg = its paid
+                           seconds from the answer */
 } esl_cmd_kind_t;
 
 typedef struct esl_pending {
     uint8_t  kind;      /* esl_cmd_kind_t */
     uint32_t call;      /* call index or ESL_NONE */
     uint32_t gen;       /* the call's generation when sent */
+    uint32_t arg;       /* what the kind needs to know (EC_REARM) */
 } esl_pending_t;
 
 /* Timer actions. */
@@ -137,9 +140,12 @@ typedef struct esl_worker {
 /* ---- esl_conn.c ---------------------------------------------------------- */
 
 /* Queues an `api` command (printf-style); its reply goes to
- * esl_call_reply() with kind/call/gen. -1 when not connected (dropped). */
-int esl_api(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
-            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+ * esl_call_reply() with kind/call/gen and arg. -1 when not connected
+ * (dropped). esl_api: arg 0. */
+int esl_api_arg(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
+                uint32_t arg, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+#define esl_api(w, kind, call, ...) esl_api_arg(w, kind, call, 0, __VA_ARGS__)
 
 int64_t esl_mono_ms(void);
 int64_t esl_wall_us(void);
