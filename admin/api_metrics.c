@@ -206,6 +206,38 @@ static void metrics_cucm(mbuf_t *b, const stats_shm_t *st)
     }
 }
 
+/* The verdict latency histogram (stats.h verdict_us), Prometheus' way:
+ * cumulative buckets, le in seconds. */
+static void metrics_verdicts(mbuf_t *b, const stats_slot_t *slots, uint32_t n)
+{
+    mb_family(b, "apolo_esl_verdict_seconds", "histogram",
+              "From the kernel's receipt of a CHANNEL_PARK to its verdict "
+              "(uuid_transfer, uuid_kill) written to the socket: the "
+              "engine's share of park-to-verdict.");
+    for (uint32_t i = 0; i < n; i++) {
+        const char *k = worker_kind(slots[i].tag);
+        unsigned idx = slots[i].tag & 0xffffffu;
+        uint64_t cum = 0;
+        for (int j = 0; j < STATS_VERDICT_NB; j++) {
+            cum += slots[i].verdict_us[j];
+            if (j == STATS_VERDICT_NB - 1) {
+                mb_printf(b, "apolo_esl_verdict_seconds_bucket{worker=\"%s-%u\","
+                          "le=\"+Inf\"} %" PRIu64 "\n", k, idx, cum);
+                break;
+            }
+            uint32_t us = stats_verdict_bounds_us[j];
+            mb_printf(b, "apolo_esl_verdict_seconds_bucket{worker=\"%s-%u\","
+                      "le=\"%u.%06u\"} %" PRIu64 "\n", k, idx, us / 1000000,
+                      us % 1000000, cum);
+        }
+        uint64_t sum = slots[i].verdict_sum_us;
+        mb_printf(b, "apolo_esl_verdict_seconds_sum{worker=\"%s-%u\"} %" PRIu64
+                  ".%06" PRIu64 "\n", k, idx, sum / 1000000, sum % 1000000);
+        mb_printf(b, "apolo_esl_verdict_seconds_count{worker=\"%s-%u\"} %"
+                  PRIu64 "\n", k, idx, cum);
+    }
+}
+
 static void metrics_workers(mbuf_t *b, const stats_shm_t *st)
 {
     /* Copy the claimed slots once: every family then reads the same
@@ -238,6 +270,7 @@ static void metrics_workers(mbuf_t *b, const stats_shm_t *st)
                   " %" PRId64 ".%06" PRId64 "\n", worker_kind(slots[i].tag),
                   slots[i].tag & 0xffffffu, us / 1000000, us % 1000000);
     }
+    metrics_verdicts(b, slots, n);
     free(slots);
 }
 

@@ -33,6 +33,11 @@
 #   BENCH max_sustained_cps                       last rate that held, charged
 #   BENCH max_sustained_cps_uncharged_baseline    the same, baseline
 #   BENCH cps_ramp_step_<rate>_p99_us             each charged step (last try)
+#   BENCH cps_ramp_step_<rate>_engine_p99_us      the same, the engine's share:
+#                                                 the ESL worker's own verdict
+#                                                 latency (/metrics
+#                                                 apolo_esl_verdict_seconds,
+#                                                 a bucket bound)
 # and a table of every step on stderr. A ramp that never failed prints its
 # last rate and says so on stderr ("not reached").
 set -uo pipefail
@@ -179,6 +184,27 @@ metrics() {
     END { printf "%d %d %d %d\n", d, r, f, c }'
 }
 
+# The worker's verdict latency histogram (/metrics
+# apolo_esl_verdict_seconds, cumulative): "bound_us:count ..." in order.
+verdicts() {
+  curl -sf --max-time 2 "http://127.0.0.1:${ADMIN[$1]}/metrics" | awk '
+    /^apolo_esl_verdict_seconds_bucket\{worker="esl-1",/ {
+      le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
+      us = le == "+Inf" ? "inf" : sprintf("%d", le * 1000000 + 0.5)
+      printf "%s%s:%s", n++ ? " " : "", us, $2 }
+    END { printf "\n" }'
+}
+# engine_p99 BEFORE AFTER: the bucket bound (us) under which 99% of the
+# verdicts between the two histograms fell ("inf": past the last bound).
+engine_p99() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) { split(x[i], p, ":"); split(y[i], q, ":")
+      bound[i] = q[1]; d[i] = q[2] - p[2] }
+    if (d[n] <= 0) { print "-"; exit }
+    for (i = 1; i <= n; i++) if (d[i] >= 0.99 * d[n]) { print bound[i]; exit } }'
+}
+
 # CPU, in clock ticks: "busy pid:ticks ..." -- the whole machine's busy
 # time (/proc/stat: all but idle and iowait), then utime+stime of each of
 # the given pids still alive.
@@ -272,7 +298,7 @@ quiet() {
 }
 
 # step NAME RATE: one step; sets HELD (1/0) and appends to the table.
-declare -A STEP_P99
+declare -A STEP_P99 STEP_EP99
 table=$work/table
 step() {
   local name=$1 rate=$2 dir=$work/$1 calls conc sim r0 t0 t1 summary
@@ -281,6 +307,7 @@ step() {
   before=$(quiet)
   read -r _ r0 _ _ <<<"$(metrics "$name")"
   [ -n "$r0" ] || die "$name: /metrics did not answer"
+  local v0; v0=$(verdicts "$name")
   "$fssim" --listen "127.0.0.1:${NODE[$name]}" --quiet --calls "$calls" \
     --cps "$rate" --concurrency "$conc" --ring-ms 50 --talk-ms 1000:1000 \
     --answer-pct 100 --callers "@${CALLERS[$name]}" --dests "@${DESTS[$name]}" \
@@ -352,8 +379,10 @@ step() {
   HELD=1
   [ -n "$fail" ] && HELD=0
   STEP_P99[$name.$rate]=$p99
-  printf '%-8s %7d %8s %7s %8s %9s %8s %8s %6d %7s %7s  %s\n' "$name" "$rate" "$achieved" \
-    "$p50" "$p99" "$growth" "$maxd" "$drain_ms" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", b - a }')" \
+  local ep99; ep99=$(engine_p99 "$v0" "$(verdicts "$name")")
+  STEP_EP99[$name.$rate]=$ep99
+  printf '%-8s %7d %8s %7s %8s %7s %9s %8s %8s %6d %7s %7s  %s\n' "$name" "$rate" "$achieved" \
+    "$p50" "$p99" "$ep99" "$growth" "$maxd" "$drain_ms" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", b - a }')" \
     "$cpu_all" "$cpu_own" \
     "$([ $HELD = 1 ] && echo held || echo "failed:$fail")$note" >>"$table"
   tail -1 "$table" | sed 's/^/# cps_ramp: /' >&2
@@ -363,8 +392,8 @@ t_start=$(date +%s)
 start_engine baseline "$work/outside" "$work/exts" || die "baseline engine did not start"
 start_engine charged "$work/exts" "$work/dests" || die "charged engine did not start"
 say "steps of $SECS s: $STEPS calls/s; hold: p99 <= $P99_MAX us, started >= $MIN_PCT %, journal lag not growing; $RETRIES retry; waits <= $QUIET_WAIT s for < $QUIET busy cores"
-printf '%-8s %7s %8s %7s %8s %9s %8s %8s %6s %7s %7s  %s\n' mode offered achieved p50_us \
-  p99_us lag_grow lag_max drain_ms step_s cpu_all cpu_own verdict >"$table"
+printf '%-8s %7s %8s %7s %8s %7s %9s %8s %8s %6s %7s %7s  %s\n' mode offered achieved p50_us \
+  p99_us eng_p99 lag_grow lag_max drain_ms step_s cpu_all cpu_own verdict >"$table"
 head -1 "$table" | sed 's/^/# cps_ramp: /' >&2
 
 # The ramp: at each rate, the baseline's step, then the charged one; a
@@ -388,12 +417,15 @@ for name in baseline charged; do
   kill -TERM "${SUP[$name]}" 2>/dev/null; wait "${SUP[$name]}" 2>/dev/null
   forget "${SUP[$name]}"
 done
-say "run time $(($(date +%s) - t_start)) s; other load during the steps (cpu_all - cpu_own): $(awk 'NR > 1 { s += $10 - $11; n++ } END { if (n) printf "%.2f", s / n }' "$table") cores on average"
+say "run time $(($(date +%s) - t_start)) s; other load during the steps (cpu_all - cpu_own): $(awk 'NR > 1 { s += $11 - $12; n++ } END { if (n) printf "%.2f", s / n }' "$table") cores on average"
 
 echo "BENCH max_sustained_cps ${MAXOK[charged]} calls/s"
 echo "BENCH max_sustained_cps_uncharged_baseline ${MAXOK[baseline]} calls/s"
 for rate in $STEPS; do
   [ -n "${STEP_P99[charged.$rate]:-}" ] &&
     echo "BENCH cps_ramp_step_${rate}_p99_us ${STEP_P99[charged.$rate]} us"
+  case ${STEP_EP99[charged.$rate]:-} in ''|-|inf) ;; *)
+    echo "BENCH cps_ramp_step_${rate}_engine_p99_us ${STEP_EP99[charged.$rate]} us" ;;
+  esac
 done
 exit 0

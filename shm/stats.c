@@ -16,6 +16,21 @@
 #include <string.h>
 #include <urcu/system.h>
 
+const uint32_t stats_verdict_bounds_us[STATS_VERDICT_NB - 1] = {
+    STATS_VERDICT_BOUNDS_US
+};
+
+void stats_verdicts(stats_slot_t *slot, int64_t us, uint32_t n)
+{
+    int b = 0;
+    if (us < 0)
+        us = 0;
+    while (b < STATS_VERDICT_NB - 1 && us > stats_verdict_bounds_us[b])
+        b++;
+    uatomic_add(&slot->verdict_us[b], n);
+    uatomic_add(&slot->verdict_sum_us, (uint64_t)us * n);
+}
+
 uint64_t stats_shm_size(uint32_t nslots)
 {
     return sizeof(stats_shm_t) + (uint64_t)nslots * sizeof(stats_slot_t);
@@ -63,6 +78,9 @@ int stats_read(const stats_shm_t *s, uint32_t i, stats_slot_t *out)
     out->rating_errors = uatomic_read(&p->rating_errors);
     out->reservations_extended = uatomic_read(&p->reservations_extended);
     out->answers_missed = uatomic_read(&p->answers_missed);
+    for (int b = 0; b < STATS_VERDICT_NB; b++)
+        out->verdict_us[b] = uatomic_read(&p->verdict_us[b]);
+    out->verdict_sum_us = uatomic_read(&p->verdict_sum_us);
     out->connected = uatomic_read(&p->connected);
     out->last_event_us = uatomic_read(&p->last_event_us);
     return 1;

@@ -28,6 +28,14 @@
 
 #define STATS_MAGIC 0x5453544154534f50ULL   /* "POSTATST" */
 
+/* Upper bounds (us) of the verdict latency histogram's buckets; the last
+ * bucket, past them, counts the rest (Prometheus' le="+Inf"). */
+#define STATS_VERDICT_BOUNDS_US \
+    50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, \
+    10000, 20000, 50000, 100000
+#define STATS_VERDICT_NB 17          /* the bounds above + 1 */
+extern const uint32_t stats_verdict_bounds_us[STATS_VERDICT_NB - 1];
+
 typedef struct stats_slot {
     uint32_t tag;              /* claim word: calls_tag(), 0 = free */
     uint32_t pad0;
@@ -48,6 +56,12 @@ typedef struct stats_slot {
                                         by a debit interval (metering) */
     uint64_t answers_missed;   /* answered calls whose CHANNEL_ANSWER never
                                   came: found by asking (uuid_dump) */
+    /* verdicts (uuid_transfer, uuid_kill at park): from the kernel's
+     * receipt of the CHANNEL_PARK to the verdict written to the socket,
+     * per bucket of stats_verdict_bounds_us (not cumulative), and their
+     * sum */
+    uint64_t verdict_us[STATS_VERDICT_NB];
+    uint64_t verdict_sum_us;
     /* gauges */
     uint64_t connected;        /* 1 while subscribed to its node */
     int64_t  last_event_us;    /* wall clock of the last event, 0: none */
@@ -79,6 +93,9 @@ stats_slot_t *stats_claim(stats_shm_t *s, uint32_t tag);
 /* Relaxed atomic updates of one field by its owner. */
 #define STATS_ADD(slot, field, n) uatomic_add(&(slot)->field, (n))
 #define STATS_INC(slot, field)    uatomic_add(&(slot)->field, 1)
+
+/* Counts n verdicts that took us microseconds each. */
+void stats_verdicts(stats_slot_t *slot, int64_t us, uint32_t n);
 #define STATS_SET(slot, field, v) uatomic_set(&(slot)->field, (v))
 
 /* ---- anybody ----------------------------------------------------------------- */

@@ -86,6 +86,7 @@ check_format() {
       if ($3 in typed) { print "TYPE twice: " $3; bad++ }
       if ($4 !~ /^(counter|gauge|untyped|summary|histogram)$/) { print "bad type: " $0; bad++ }
       typed[$3] = 1; if ($3 in sampled) { print "TYPE after samples: " $3; bad++ }
+      if ($4 == "histogram" || $4 == "summary") hist[$3] = 1
       next
     }
     /^#/ { next }
@@ -95,6 +96,8 @@ check_format() {
         print "bad sample line: " $0; bad++; next
       }
       f = fam_of($1)
+      # a histogram'"'"'s samples: <family>_bucket (with le), _sum, _count
+      if (!(f in typed)) { g = f; if (sub(/_(bucket|sum|count)$/, "", g) && (g in hist)) f = g }
       if (!(f in typed)) { print "sample before its TYPE: " $0; bad++ }
       if (f != cur && (f in sampled)) { print "samples of " f " not together"; bad++ }
       cur = f; sampled[f] = 1; n++
@@ -120,6 +123,20 @@ expect "apolo_esl_calls_refused_total$w" 1
 expect "apolo_esl_cdrs_total$w" 4
 expect "apolo_esl_bad_events_total$w" 0
 expect "apolo_esl_answers_missed_total$w" 0
+# the verdict latency histogram: one verdict a call (3 transfers, 1 kill),
+# cumulative buckets ending at +Inf = _count, a positive sum
+expect "apolo_esl_verdict_seconds_count$w" 4
+expect 'apolo_esl_verdict_seconds_bucket{worker="esl-1",le="+Inf"}' 4
+if awk '$1 ~ /^apolo_esl_verdict_seconds_bucket\{worker="esl-1",/ {
+          if ($2 < last) bad = 1; last = $2; n++ }
+        END { exit !(n == 17 && !bad) }' "$work/m"; then
+  ok "apolo_esl_verdict_seconds: 17 buckets, cumulative"
+else
+  fail "apolo_esl_verdict_seconds buckets: $(grep -c 'verdict_seconds_bucket' "$work/m") lines, or not cumulative"
+fi
+sum=$(value "apolo_esl_verdict_seconds_sum$w")
+awk -v s="${sum:-0}" 'BEGIN { exit !(s > 0) }' && ok "apolo_esl_verdict_seconds_sum = $sum s" ||
+  fail "apolo_esl_verdict_seconds_sum = '$sum'"
 expect "apolo_calls_active" 0
 expect "apolo_journal_unsynced" 0
 expect "apolo_accounts" 2

@@ -506,8 +506,9 @@ static void esl_refuse(esl_worker_t *w, int32_t i, const esl_auth_t *a,
         calls_write_end(s);
         esl_due(w, (uint32_t)i, ET_AUDIT, esl_mono_ms() + ESL_AUDIT_MS);
     }
-    esl_api(w, EC_KILL, i >= 0 ? (uint32_t)i : ESL_NONE, "uuid_kill %.*s %s",
-            (int)a->uuid_len, a->uuid, cause);
+    if (esl_api(w, EC_KILL, i >= 0 ? (uint32_t)i : ESL_NONE,
+                "uuid_kill %.*s %s", (int)a->uuid_len, a->uuid, cause) == 0)
+        esl_verdict_queued(w);
 }
 
 /* Who pays: fills the slot's payer and direction. NULL, or why not. */
@@ -702,9 +703,10 @@ static void esl_authorize(esl_worker_t *w, const esl_event_t *ev)
             s->cdr.call_id, s->max_sec);
     esl_api(w, EC_IGNORE, (uint32_t)i, "sched_hangup +%u %s " CAUSE_CUT,
             paid + w->ring_allow + 1, s->cdr.call_id);
-    if (w->park_mode)
-        esl_api(w, EC_TRANSFER, (uint32_t)i, "uuid_transfer %s %s XML %s",
-                s->cdr.call_id, s->cdr.dialed, w->transfer_ctx);
+    if (w->park_mode
+        && esl_api(w, EC_TRANSFER, (uint32_t)i, "uuid_transfer %s %s XML %s",
+                   s->cdr.call_id, s->cdr.dialed, w->transfer_ctx) == 0)
+        esl_verdict_queued(w);
     /* Until the answer replaces it: a charged call is polled while it
      * rings; a free one, which risks no money, is audited after its
      * fail-safe's time. */

@@ -258,6 +258,45 @@ int esl_api_arg(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
     return esl_raw(w, kind, call, arg, "api %s", cmd) == 0 ? 0 : -1;
 }
 
+void esl_verdict_queued(esl_worker_t *w)
+{
+    if (w->nvq > 0 && (w->vq[w->nvq - 1].rx_us == w->rx_us
+                       || w->nvq == sizeof w->vq / sizeof w->vq[0])) {
+        w->vq[w->nvq - 1].n++;           /* full: counted with the last */
+        return;
+    }
+    w->vq[w->nvq].rx_us = w->rx_us;
+    w->vq[w->nvq].n = 1;
+    w->nvq++;
+}
+
+/* Everything queued is written: the verdicts in it are given. */
+static void esl_verdicts_written(esl_worker_t *w)
+{
+    int64_t now = clock_mono_us();
+    for (uint32_t k = 0; k < w->nvq; k++)
+        stats_verdicts(w->st, now - w->vq[k].rx_us, w->vq[k].n);
+    w->nvq = 0;
+}
+
+/* When the bytes recvmsg just read reached the socket, on our monotonic
+ * clock: the kernel's timestamp (the last segment read) is wall clock. */
+static int64_t esl_rx_time(struct msghdr *mh)
+{
+    int64_t now = clock_mono_us();
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+         c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+            continue;
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        int64_t age = clock_wall_us()
+                      - ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+        return age > 0 ? now - age : now;
+    }
+    return now;
+}
+
 /* Writes what is queued; -1 when the connection failed. */
 static int esl_flush(esl_worker_t *w)
 {
@@ -281,6 +320,7 @@ static int esl_flush(esl_worker_t *w)
         return -1;
     }
     w->out_off = w->out_len = 0;
+    esl_verdicts_written(w);
     return 0;
 }
 
@@ -297,6 +337,7 @@ static void esl_drop(esl_worker_t *w, const char *why)
         close(w->fd);
         w->fd = -1;
     } else if (w->fd >= 0) {
+        w->nvq = 0;                     /* those verdicts were never given */
         LOG_WARN("esl", 0, "connection to %s:%s lost: %s; %u commands "
                  "unanswered, reconnecting in %" PRId64 " ms", w->node.host,
                  w->node.port, why, w->pend_n, w->backoff_ms);
@@ -345,6 +386,7 @@ static void esl_connect(esl_worker_t *w)
     int one = 1;
     setsockopt(w->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(w->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(w->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     w->last_rx_ms = esl_mono_ms();
     if (esl_reader_init(&w->in, (size_t)w->ctx->conf->esl_max_frame_kb * 1024)
         != ESL_OK) {
@@ -474,7 +516,15 @@ static void esl_on_readable(esl_worker_t *w)
             esl_drop(w, "out of memory");
             return;
         }
-        ssize_t n = recv(w->fd, buf, avail, 0);
+        struct iovec iov = { buf, avail };
+        union {
+            char buf[CMSG_SPACE(sizeof(struct timespec))];
+            struct cmsghdr align;
+        } ctl;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = ctl.buf,
+                             .msg_controllen = sizeof ctl.buf };
+        ssize_t n = recvmsg(w->fd, &mh, 0);
         if (n == 0) {
             esl_drop(w, "closed by the peer");
             return;
@@ -488,6 +538,7 @@ static void esl_on_readable(esl_worker_t *w)
             return;
         }
         esl_reader_commit(&w->in, (size_t)n);
+        w->rx_us = esl_rx_time(&mh);
         total += (size_t)n;
         w->last_rx_ms = esl_mono_ms();
         esl_frame_t f;
@@ -501,6 +552,12 @@ static void esl_on_readable(esl_worker_t *w)
             LOG_ERROR("esl", 0, "%s:%s sent a malformed frame: %s",
                       w->node.host, w->node.port, w->in.err);
             esl_drop(w, "malformed frame");
+            return;
+        }
+        /* Verdicts go out with the read that asked for them, not after
+         * the rest of the backlog (up to ESL_READ_MAX) is parsed. */
+        if (w->nvq > 0 && esl_flush(w) != 0) {
+            esl_drop(w, "write failed");
             return;
         }
     }

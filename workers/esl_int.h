@@ -114,6 +114,13 @@ typedef struct esl_worker {
     esl_state_t    state;
     int            fd, ep, tfd;
     esl_reader_t   in;
+    /* The engine's share of a verdict's latency (stats verdict_us): when
+     * the bytes being parsed reached our socket (the kernel's receive
+     * timestamp, on our monotonic clock), and the verdicts queued since
+     * the output was last written in full, grouped by that time. */
+    int64_t        rx_us;
+    struct { int64_t rx_us; uint32_t n; } vq[64];
+    uint32_t       nvq;
     esl_want_t     want;
     char          *out;
     size_t         out_len, out_off, out_cap;
@@ -149,6 +156,9 @@ int esl_api_arg(esl_worker_t *w, esl_cmd_kind_t kind, uint32_t call,
 
 int64_t esl_mono_ms(void);
 int64_t esl_wall_us(void);
+/* A verdict (uuid_transfer or uuid_kill at park) was queued for the
+ * event being handled: its latency is counted once it is written. */
+void esl_verdict_queued(esl_worker_t *w);
 /* The name of header EH_* h, as events and uuid_dump spell it. */
 const char *esl_header_name(int h);
 
