@@ -1042,6 +1042,24 @@ static void esl_resync_cut(esl_worker_t *w, uint32_t i)
     esl_due(w, i, ET_CUT, esl_mono_ms() + round * 1000);
 }
 
+/* A uuid_dump in json (a flat object of the channel's headers) as the
+ * event our parser would have made of them: ev's strings point into the
+ * returned object, which the caller frees (json_decref; NULL when the
+ * reply is not JSON: ev then has no header). */
+static json_t *esl_dump_event(const char *body, size_t len, esl_event_t *ev)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    memset(ev, 0, sizeof *ev);
+    for (int h = 0; root != NULL && h < EH_NWANT; h++) {
+        const json_t *v = json_object_get(root, esl_header_name(h));
+        if (json_is_string(v)) {
+            ev->val[h] = json_string_value(v);
+            ev->len[h] = json_string_length(v);
+        }
+    }
+    return root;
+}
+
 /* A row of `show channels` that waits for a verdict nobody gave: parked
  * while we were away (park mode only: otherwise calls do not wait). */
 static int esl_row_orphan(const esl_worker_t *w, const json_t *row)
@@ -1061,16 +1079,8 @@ static int esl_row_orphan(const esl_worker_t *w, const json_t *row)
  * duplicate). */
 static void esl_orphan_dump(esl_worker_t *w, const char *body, size_t len)
 {
-    json_t *root = json_loadb(body, len, 0, NULL);
     esl_event_t ev;
-    memset(&ev, 0, sizeof ev);
-    for (int h = 0; root != NULL && h < EH_NWANT; h++) {
-        const json_t *v = json_object_get(root, esl_header_name(h));
-        if (json_is_string(v)) {
-            ev.val[h] = json_string_value(v);
-            ev.len[h] = json_string_length(v);
-        }
-    }
+    json_t *root = esl_dump_event(body, len, &ev);
     if (ev.val[EH_UUID] != NULL && !ev_is(&ev, EH_ANSWER_STATE, "answered")
         && ev.len[EH_UUID] <= JREC_CALL_ID_MAX
         && esl_find(w, ev.val[EH_UUID], ev.len[EH_UUID]) == ESL_NONE) {
@@ -1151,10 +1161,9 @@ static void esl_resync_channels(esl_worker_t *w, const char *body, size_t len)
 static void esl_dump_answered(esl_worker_t *w, uint32_t i, const char *body,
                               size_t len, const char *how)
 {
-    json_t *root = json_loadb(body, len, 0, NULL);
-    const char *v = json_string_value(
-        json_object_get(root, "Caller-Channel-Answered-Time"));
-    long long at = v ? atoll(v) : 0;
+    esl_event_t ev;
+    json_t *root = esl_dump_event(body, len, &ev);
+    int64_t at = ev_i64(&ev, EH_ANSWERED);
     json_decref(root);
     call_slot_t *s = slot_of(w, i);
     if (at > 0 && s->state == CALL_AUTHORIZED
